@@ -1,0 +1,46 @@
+# Every target sets up what it needs: a virtual environment in .venv from requirements-dev.txt.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DATA_DIR ?= ./.data
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test parity migrate downgrade bench-core bench lint clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP) ## Create .venv and install the pinned requirements
+
+run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite)
+	$(PY) -m app serve --data-dir $(DATA_DIR)
+
+test: $(STAMP) ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+parity: $(STAMP) ## Check models, migrations, database and PyDAL tables agree (DATA_DIR or DATABASE_URL)
+	$(PY) -m app parity --data-dir $(DATA_DIR)
+
+migrate: $(STAMP) ## Migrate the database in DATA_DIR (or DATABASE_URL) to head
+	$(PY) -m app migrate --data-dir $(DATA_DIR)
+
+downgrade: $(STAMP) ## Downgrade the database in DATA_DIR to base
+	$(PY) -m app downgrade base --data-dir $(DATA_DIR)
+
+bench-core: $(STAMP) ## Benchmark PyDAL batch inserts against raw sqlite3, and one parity run
+	$(PY) -m bench.bench_core
+
+bench: bench-core ## Run every benchmark
+
+lint: $(STAMP) ## Lint with ruff when it is installed
+	$(PY) -m ruff check app services tests bench alembic
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Domain and data layer: schema, PyDAL tables and business operations (no Flask here)."""

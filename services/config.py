@@ -1,0 +1,148 @@
+"""Settings: command-line options > environment > {DATA_DIR}/config.json > defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.db.urls import DatabaseTarget, DatabaseURLError, parse_database_url, sqlite_target
+
+APP_ID = "local-data-service"
+
+# Setting name -> environment variable. config.json uses the lower-case setting names.
+_ENV = {
+    "data_dir": "DATA_DIR",
+    "host": "HOST",
+    "port": "PORT",
+    "auth_required": "AUTH_REQUIRED",
+    "database_name": "DATABASE_NAME",
+    "database_url": "DATABASE_URL",
+    "secret_key": "SECRET_KEY",
+    "log_level": "LOG_LEVEL",
+}
+_DEFAULTS: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "port": 1430,
+    "auth_required": False,
+    "database_name": "app.db",
+    "database_url": None,
+    "secret_key": None,
+    "log_level": "INFO",
+}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A setting that stops start-up; the message is one line for stderr."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one service process."""
+
+    data_dir: Path
+    host: str
+    port: int
+    auth_required: bool
+    database_name: str
+    database_url: str | None
+    secret_key: str | None
+    log_level: str
+
+    @property
+    def database(self) -> DatabaseTarget:
+        """The main database, for both layers."""
+        if self.database_url:
+            return parse_database_url(self.database_url)
+        return sqlite_target(self.data_dir / self.database_name)
+
+
+def default_data_dir() -> Path:
+    """The platform's user data folder for this app."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_ID, appauthor=False, roaming=True))
+
+
+def _parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _parse_port(value: Any) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"port must be an integer, not {value!r}") from None
+    if isinstance(value, bool) or not 0 <= port <= 65535:
+        raise ConfigError(f"port must be between 0 and 65535, not {value!r}")
+    return port
+
+
+def _read_config_file(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / "config.json"
+    if not path.exists():
+        return {}
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    unknown = sorted(set(content) - (set(_ENV) - {"data_dir"}))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    return content
+
+
+def load_settings(
+    options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve settings; options whose value is None count as not given."""
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    environ = os.environ if environ is None else environ
+    env = {key: environ[var] for key, var in _ENV.items() if environ.get(var, "") != ""}
+
+    data_dir_raw = options.get("data_dir", env.get("data_dir"))
+    data_dir = Path(data_dir_raw).expanduser() if data_dir_raw else default_data_dir()
+    file_values = _read_config_file(data_dir)
+
+    merged: dict[str, Any] = {}
+    for key, default in _DEFAULTS.items():
+        for source in (options, env, file_values):
+            if key in source:
+                merged[key] = source[key]
+                break
+        else:
+            merged[key] = default
+
+    log_level = str(merged["log_level"]).upper()
+    if log_level not in _LOG_LEVELS:
+        raise ConfigError(f"log level must be one of {', '.join(_LOG_LEVELS)}, not {log_level!r}")
+    settings = Settings(
+        data_dir=data_dir.resolve(),
+        host=str(merged["host"]),
+        port=_parse_port(merged["port"]),
+        auth_required=_parse_bool("auth_required", merged["auth_required"]),
+        database_name=str(merged["database_name"]),
+        database_url=merged["database_url"] or None,
+        secret_key=merged["secret_key"] or None,
+        log_level=log_level,
+    )
+    if "/" in settings.database_name or "\\" in settings.database_name:
+        raise ConfigError("database name must be a file name, not a path")
+    try:
+        settings.database  # noqa: B018 - validate the URL before anything is written
+    except DatabaseURLError as exc:
+        raise ConfigError(str(exc)) from None
+    return settings

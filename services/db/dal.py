@@ -1,0 +1,66 @@
+"""PyDAL connections: one DAL per process (or per test), tables defined once when it is made."""
+
+from __future__ import annotations
+
+from pydal import DAL
+from pydal.adapters import adapters
+from pydal.adapters.mysql import MySQL
+
+from services.db.pragmas import apply_sqlite_pragmas
+from services.db.tables import define_tables
+from services.db.urls import DatabaseTarget
+
+
+@adapters.register_for("mysqlstrict")
+class StrictMySQL(MySQL):
+    """PyDAL's MySQL adapter, keeping strict mode when it turns off backslash escapes.
+
+    The stock adapter sets sql_mode to NO_BACKSLASH_ESCAPES alone, which also drops
+    STRICT_ALL_TABLES: MariaDB would then truncate over-long values silently.
+    """
+
+    drivers = ("pymysql",)
+
+    def _initialize_(self):
+        super()._initialize_()
+        # PyDAL still passes PyMySQL's deprecated argument names.
+        for old, new in (("db", "database"), ("passwd", "password")):
+            if old in self.driver_args:
+                self.driver_args[new] = self.driver_args.pop(old)
+
+    def after_connection(self):
+        self.execute("SET FOREIGN_KEY_CHECKS=1;")
+        self.execute(
+            "SET SESSION sql_mode='NO_BACKSLASH_ESCAPES,STRICT_ALL_TABLES,"
+            "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+            "NO_ENGINE_SUBSTITUTION';"
+        )
+
+
+def _pydal_uri(target: DatabaseTarget) -> str:
+    if target.family == "mysql":
+        return target.pydal_uri.replace("mysql:pymysql://", "mysqlstrict://", 1)
+    return target.pydal_uri
+
+
+def _after_connection(adapter) -> None:
+    if adapter.dbengine == "sqlite":
+        apply_sqlite_pragmas(adapter.execute)
+
+
+def open_dal(target: DatabaseTarget, *, pool_size: int = 0, define: bool = True) -> DAL:
+    """A DAL on ``target`` with the main tables defined (migrate=False: no DDL, no files)."""
+    db = DAL(
+        _pydal_uri(target),
+        pool_size=pool_size,
+        migrate=False,
+        fake_migrate_all=True,
+        migrate_enabled=False,
+        decode_credentials=True,
+        after_connection=_after_connection,
+        adapter_args={"driver": "pymysql"} if target.family == "mysql" else None,
+        folder=None,
+    )
+    if define:
+        define_tables(db, target.family)
+    return db

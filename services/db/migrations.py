@@ -1,0 +1,158 @@
+"""Alembic, driven from code: upgrade, downgrade and the current revision of a database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Boolean, Connection, Engine
+
+from services.db.engine import make_engine
+from services.db.models import metadata
+from services.db.urls import DatabaseTarget, parse_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+ALEMBIC_INI = ROOT / "alembic.ini"
+
+
+class ForeignKeyViolation(RuntimeError):
+    """A migration left rows pointing at rows that do not exist."""
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config for this repository, optionally bound to a live connection."""
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(ROOT / "alembic"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def engine_for_alembic(config: Config) -> Engine:
+    """The engine for a plain ``alembic`` command: the service's own database."""
+    from services.config import load_settings
+
+    url = config.get_main_option("sqlalchemy.url")
+    target = parse_database_url(url) if url else load_settings().database
+    prepare_storage(target)
+    return make_engine(target)
+
+
+def prepare_storage(target: DatabaseTarget) -> None:
+    """Create the folder an SQLite file lives in."""
+    if target.sqlite_path is not None:
+        target.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _raw_sqlite(connection: Connection, sql: str) -> list:
+    # PRAGMA foreign_keys only takes effect outside a transaction, so it bypasses
+    # SQLAlchemy's autobegin and goes straight to the driver (in autocommit mode).
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        return cursor.execute(sql).fetchall()
+    finally:
+        cursor.close()
+
+
+def configure_and_run(context, connection: Connection) -> None:
+    """Configure Alembic's context on ``connection`` and run the pending revisions.
+
+    All revisions of one command run in one transaction. On SQLite the engine makes DDL
+    transactional, so a crash part-way leaves the database at its previous revision; foreign
+    keys are off while tables are rebuilt (batch mode) and checked before the commit.
+    """
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _raw_sqlite(connection, "PRAGMA foreign_keys=OFF")
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            render_as_batch=sqlite,
+            compare_type=True,
+            compare_server_default=compare_server_default,
+            transactional_ddl=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise ForeignKeyViolation(f"migration broke foreign keys: {broken[:5]}")
+    finally:
+        if sqlite:
+            if connection.in_transaction():
+                connection.rollback()
+            _raw_sqlite(connection, "PRAGMA foreign_keys=ON")
+
+
+_TRUE_SPELLINGS = {"1", "true", "'1'", "'true'", "b'1'"}
+_FALSE_SPELLINGS = {"0", "false", "'0'", "'false'", "b'0'"}
+
+
+def _boolean_spelling(text: str | None) -> bool | None:
+    text = (text or "").strip().strip("()").lower()
+    if text in _TRUE_SPELLINGS:
+        return True
+    if text in _FALSE_SPELLINGS:
+        return False
+    return None
+
+
+def compare_server_default(
+    context, inspected_column, metadata_column, inspected_default, metadata_default, rendered
+):
+    """Alembic hook: treat the spellings of one boolean default (1, true, '1') as equal.
+
+    MySQL/MariaDB reflect ``DEFAULT true`` as ``1``, which the stock comparison reports as a
+    change on every run. Returns None (use Alembic's own comparison) for anything else.
+    """
+    if isinstance(metadata_column.type, Boolean) and inspected_default is not None:
+        inspected, wanted = _boolean_spelling(inspected_default), _boolean_spelling(rendered)
+        if inspected is not None and wanted is not None:
+            return inspected != wanted
+    return None
+
+
+def _run(target: DatabaseTarget, fn, *args) -> None:
+    prepare_storage(target)
+    engine = make_engine(target)
+    try:
+        with engine.connect() as connection:
+            fn(alembic_config(connection), *args)
+            if connection.in_transaction():
+                connection.commit()
+    finally:
+        engine.dispose()
+
+
+def upgrade(target: DatabaseTarget, revision: str = "head") -> None:
+    """Migrate ``target`` up to ``revision``."""
+    _run(target, command.upgrade, revision)
+
+
+def downgrade(target: DatabaseTarget, revision: str) -> None:
+    """Migrate ``target`` down to ``revision`` ("base" empties it)."""
+    _run(target, command.downgrade, revision)
+
+
+def current_revision(target: DatabaseTarget) -> str | None:
+    """The revision ``target`` is at, or None when it was never migrated."""
+    if target.sqlite_path is not None and not target.sqlite_path.exists():
+        return None
+    engine = make_engine(target)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest revision in this repository."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "alembic/versions holds no revision"
+    return head

@@ -1,0 +1,78 @@
+"""SQLAlchemy 2.x models: the one definition of the main database's schema (DDL and migrations only)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, MetaData, String, Uuid, false, true
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import Boolean
+
+from services.timeutil import utcnow
+
+# Named constraints let Alembic's batch mode on SQLite rebuild tables and drop them by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# MySQL/MariaDB DATETIME drops fractions unless told to keep six digits.
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def _bool(name: str) -> Boolean:
+    # The CHECK makes a stray 'T'/'F' (PyDAL's default literals) fail loudly instead of misreading.
+    return Boolean(create_constraint=True, name=name)
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TimestampMixin:
+    """created_at / updated_at, naive UTC with microseconds."""
+
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        Timestamp, default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+class User(TimestampMixin, Base):
+    """An account; the default local superuser is one of these."""
+
+    __tablename__ = "user"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(255), unique=True, index=True, nullable=False)
+    full_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    hashed_password: Mapped[str] = mapped_column(String(255), nullable=False)
+    is_active: Mapped[bool] = mapped_column(
+        _bool("is_active"), default=True, server_default=true(), nullable=False
+    )
+    is_superuser: Mapped[bool] = mapped_column(
+        _bool("is_superuser"), default=False, server_default=false(), nullable=False
+    )
+
+
+class Item(TimestampMixin, Base):
+    """A user's item; deleted with its owner."""
+
+    __tablename__ = "item"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    title: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("user.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+
+
+metadata = Base.metadata

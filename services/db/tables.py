@@ -1,0 +1,52 @@
+"""PyDAL tables for the main database: every runtime row read and write goes through these.
+
+They mirror services/db/models.py by hand; the parity check (services/db/parity.py) proves the
+two agree with each other and with the migrated database.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydal import DAL, Field
+
+from services.db.types import boolean_type, datetime_type, uuid_type
+from services.timeutil import utcnow
+
+
+def _timestamps(family: str) -> list[Field]:
+    return [
+        Field("created_at", datetime_type(family), notnull=True, default=utcnow),
+        Field("updated_at", datetime_type(family), notnull=True, default=utcnow, update=utcnow),
+    ]
+
+
+def define_tables(db: DAL, family: str) -> None:
+    """Define the main database's tables on ``db`` (once, at start-up)."""
+    db.define_table(
+        "user",
+        Field("id", uuid_type(family), notnull=True, default=uuid.uuid4),
+        Field("email", "string", length=255, notnull=True, unique=True),
+        Field("full_name", "string", length=255),
+        Field("hashed_password", "string", length=255, notnull=True),
+        Field("is_active", boolean_type(family), notnull=True, default=True),
+        Field("is_superuser", boolean_type(family), notnull=True, default=False),
+        *_timestamps(family),
+        primarykey=["id"],
+        migrate=False,
+    )
+    db.define_table(
+        "item",
+        Field("id", uuid_type(family), notnull=True, default=uuid.uuid4),
+        Field("title", "string", length=255, notnull=True),
+        Field("description", "string", length=255),
+        Field(
+            "owner_id",
+            uuid_type(family, references="user.id"),
+            notnull=True,
+            ondelete="CASCADE",
+        ),
+        *_timestamps(family),
+        primarykey=["id"],
+        migrate=False,
+    )
