@@ -1,0 +1,169 @@
+"""Command line: serve, migrate, downgrade, parity. Each command parses and calls one service."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from services.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("app")
+
+
+def _settings_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data folder (env DATA_DIR)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (env LOG_LEVEL)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, then serve the HTTP API")
+    _settings_options(serve)
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", help="port (default 1430; 0 picks a free one)")
+    serve.add_argument(
+        "--auth-required", action=argparse.BooleanOptionalAction, default=None,
+        help="require bearer tokens (default: off)",
+    )
+    serve.add_argument("--parent-pid", type=int, help="exit when this process dies")
+    serve.add_argument("--threads", type=int, default=4, help="waitress worker threads")
+
+    migrate = sub.add_parser("migrate", help="migrate the database to head (or a revision)")
+    _settings_options(migrate)
+    migrate.add_argument("revision", nargs="?", default="head")
+
+    downgrade = sub.add_parser("downgrade", help="migrate the database down to a revision")
+    _settings_options(downgrade)
+    downgrade.add_argument("revision", help='a revision id, "-1", or "base"')
+
+    parity = sub.add_parser("parity", help="check models, migrations, database and PyDAL agree")
+    _settings_options(parity)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    options = {
+        "data_dir": args.data_dir,
+        "log_level": args.log_level,
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "auth_required": getattr(args, "auth_required", None),
+    }
+    return load_settings(options)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if level != "DEBUG":
+        # Alembic narrates every plugin and context at INFO; keep its real work only.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def cmd_migrate(settings: Settings, revision: str) -> int:
+    """Upgrade the main database and say where it stands."""
+    from services.db import migrations
+
+    target = settings.database
+    before = migrations.current_revision(target)
+    migrations.upgrade(target, revision)
+    after = migrations.current_revision(target)
+    state = "already at" if before == after else f"migrated from {before or 'empty'} to"
+    print(f"{state} revision {after} ({target.render()})")
+    return 0
+
+
+def cmd_downgrade(settings: Settings, revision: str) -> int:
+    """Downgrade the main database."""
+    from services.db import migrations
+
+    target = settings.database
+    migrations.downgrade(target, revision)
+    print(f"now at revision {migrations.current_revision(target) or 'base'} ({target.render()})")
+    return 0
+
+
+def cmd_parity(settings: Settings) -> int:
+    """Print the parity report; exit 1 on any difference."""
+    from services.db.parity import run_parity
+
+    report = run_parity(settings.database)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrate, then serve with waitress until SIGTERM/SIGINT; print one ready line on stdout."""
+    from waitress.server import create_server
+
+    from app import create_app
+    from app.db import close_db
+    from services.db import migrations
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    target = settings.database
+    migrations.upgrade(target)
+    revision = migrations.current_revision(target)
+    app = create_app(settings)
+    server = create_server(
+        app, host=settings.host, port=settings.port, threads=args.threads, ident="local-data"
+    )
+
+    def _stop(signum, _frame):
+        log.info("signal %s: shutting down", signum)
+        server.close()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    port = int(server.effective_port)
+    host = server.effective_host
+    ready = {
+        "event": "ready",
+        "url": f"http://{host}:{port}",
+        "port": port,
+        "pid": os.getpid(),
+        "data_dir": str(settings.data_dir),
+        "schema_revision": revision,
+    }
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    try:
+        server.run()
+    except SystemExit:
+        pass
+    finally:
+        close_db(app)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a failure exits non-zero with a one-line reason on stderr."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _load(args)
+        _configure_logging(settings.log_level)
+        if args.command == "migrate":
+            return cmd_migrate(settings, args.revision)
+        if args.command == "downgrade":
+            return cmd_downgrade(settings, args.revision)
+        if args.command == "parity":
+            return cmd_parity(settings)
+        return cmd_serve(settings, args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one line for the caller, full trace in the log
+        log.debug("command failed", exc_info=True)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: {type(exc).__name__}: {first}", file=sys.stderr)
+        return 1

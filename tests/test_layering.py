@@ -1,0 +1,76 @@
+"""Guards on the architecture: rows never go through SQLAlchemy, Flask stays in app/."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The only modules that may touch SQLAlchemy: schema, DDL, migrations and the parity check.
+SQLALCHEMY_ALLOWED = {
+    "services/db/models.py",
+    "services/db/engine.py",
+    "services/db/migrations.py",
+    "services/db/parity.py",
+    "services/db/scratch.py",
+    "services/db/urls.py",
+}
+# Names that would mean row I/O through the ORM.
+ORM_ROW_IO = {"Session", "sessionmaker", "scoped_session", "AsyncSession", "create_session"}
+
+
+def _modules(*folders: str) -> list[Path]:
+    return sorted(p for f in folders for p in (ROOT / f).rglob("*.py"))
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+@pytest.mark.parametrize("path", _modules("app", "services"), ids=_rel)
+def test_only_schema_modules_import_sqlalchemy(path):
+    uses = sorted(n for n in _imports(path) if n.split(".")[0] == "sqlalchemy")
+    if _rel(path) in SQLALCHEMY_ALLOWED:
+        return
+    assert not uses, (
+        f"{_rel(path)} imports {uses}: row reads and writes go through the PyDAL layer "
+        "(services/db/tables.py); SQLAlchemy is for DDL, migrations and parity only"
+    )
+
+
+@pytest.mark.parametrize("path", _modules("app", "services", "alembic"), ids=_rel)
+def test_nothing_uses_an_orm_session(path):
+    used = {n.rsplit(".", 1)[-1] for n in _imports(path)} & ORM_ROW_IO
+    source_names = {
+        node.id for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Name)
+    }
+    assert not used and not (source_names & ORM_ROW_IO), f"{_rel(path)} uses an ORM session"
+
+
+@pytest.mark.parametrize("path", _modules("services", "alembic"), ids=_rel)
+def test_flask_is_imported_only_by_app(path):
+    flask = sorted(n for n in _imports(path) if n.split(".")[0] in ("flask", "flask_jwt_extended"))
+    assert not flask, f"{_rel(path)} imports {flask}: only app/ may import Flask"
+
+
+def test_guard_sees_a_violation(tmp_path):
+    # The guard must be able to fail: a module with a session import is caught.
+    bad = tmp_path / "bad.py"
+    bad.write_text("from sqlalchemy.orm import Session\n", encoding="utf-8")
+    assert "sqlalchemy.orm.Session" in _imports(bad)
