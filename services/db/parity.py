@@ -207,6 +207,25 @@ def _enum_checks(inspector: sa.Inspector, table: str) -> dict[str, tuple[str, ..
     return found
 
 
+_JSON_VALID = re.compile(r"^\s*json_valid\(`((?:[^`]|``)+)`\)\s*$", re.IGNORECASE)
+
+
+def _mariadb_json_columns(connection: sa.Connection, table: str) -> set[str]:
+    # MariaDB's JSON is LONGTEXT plus a column-level CHECK (json_valid(`col`)). SQLAlchemy's
+    # reflection returns neither that CHECK nor the collation when it is the database default
+    # (scratch.create_database makes utf8mb4_bin databases), so ask information_schema.
+    if not getattr(connection.dialect, "is_mariadb", False):
+        return set()
+    rows = connection.execute(
+        sa.text(
+            "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+            "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = :table"
+        ),
+        {"table": table},
+    )
+    return {m.group(1).replace("``", "`") for (clause,) in rows if (m := _JSON_VALID.match(clause))}
+
+
 def specs_from_database(connection: sa.Connection, *, exclude: Iterable[str] = ()) -> TableSpecs:
     """What the live database has, reflected."""
     family = {"postgresql": "postgresql", "sqlite": "sqlite"}.get(connection.dialect.name, "mysql")
@@ -234,11 +253,14 @@ def specs_from_database(connection: sa.Connection, *, exclude: Iterable[str] = (
                 ondelete = _ondelete((fk.get("options") or {}).get("ondelete"))
                 fks[fk["constrained_columns"][0]] = (target, ondelete)
         enums = _enum_checks(inspector, table)
+        json_columns = _mariadb_json_columns(connection, table) if family == "mysql" else set()
         cols: dict[str, ColumnSpec] = {}
         for col in inspector.get_columns(table):
             spec = kind_of_sa_type(col["type"], family)
             if spec.kind == "string" and col["name"] in enums:
                 spec = ColumnSpec("enum", values=enums[col["name"]])
+            if spec.kind == "text" and col["name"] in json_columns:
+                spec = ColumnSpec("json")
             target, ondelete = fks.get(col["name"], (None, None))
             cols[col["name"]] = replace(
                 spec,
@@ -592,6 +614,9 @@ def round_trip(metadata: sa.MetaData, engine: sa.Engine, db: DAL) -> list[Findin
 
         with engine.begin() as conn:
             conn.execute(table.insert().values(**sa_row))
+        # Children reference the SQLAlchemy-written row even if the PyDAL insert fails below.
+        for col in table.columns:
+            parents[f"{table.name}.{col.name}"] = [sa_row.get(col.name)]
         try:
             pdt.insert(**pd_row)
             db.commit()
@@ -621,26 +646,36 @@ def round_trip(metadata: sa.MetaData, engine: sa.Engine, db: DAL) -> list[Findin
                     f"PyDAL wrote {value!r}", f"SQLAlchemy read {got!r}",
                     f"give {table.name}.{col} a PyDAL type that encodes SQLAlchemy's storage "
                     f"({_FACTORY.get(specs[table.name][col].kind, 'a matching type')})"))
-        for row in (sa_row, pd_row):
-            for col, value in row.items():
-                if col not in pdt.fields or specs[table.name][col].kind in ("json", "float"):
-                    continue  # equality on JSON and float columns is not portable SQL
-                found_pd = {r[key] for r in db(pdt[col] == value).select(pdt[key])}
-                with engine.connect() as conn:
-                    found_sa = {r[0] for r in conn.execute(
-                        sa.select(table.c[key]).where(table.c[col] == value))}
-                norm = lambda ids: {str(i).replace("-", "") for i in ids}  # noqa: E731
-                if norm(found_pd) != norm(found_sa) or not found_sa:
-                    findings.append(Finding(
-                        "round-trip", table.name, col, "equality query",
-                        f"SQLAlchemy finds {len(found_sa)} row(s) for {value!r}",
-                        f"PyDAL finds {len(found_pd)} ({'same' if norm(found_pd) == norm(found_sa) else 'different'} rows)",
-                        f"make {table.name}.{col}'s PyDAL encoder write the SQLAlchemy form "
-                        f"({_FACTORY.get(specs[table.name][col].kind, 'a matching type')})"))
+        # One connection for all of this table's equality queries (NullPool would reconnect).
+        with engine.connect() as conn:
+            findings += _equality_findings(table, specs[table.name], key, (sa_row, pd_row), db, conn)
         db.commit()
         parents.update({f"{table.name}.{key}": [sa_row[key], pd_row[key]]})
         for col in table.columns:
             parents[f"{table.name}.{col.name}"] = [sa_row.get(col.name), pd_row.get(col.name)]
+    return findings
+
+
+def _equality_findings(table, specs, key, rows, db, conn) -> list[Finding]:
+    """Equality queries on every column find the same rows through both layers."""
+    findings = []
+    pdt = db[table.name]
+    for row in rows:
+        for col, value in row.items():
+            if col not in pdt.fields or specs[col].kind in ("json", "float"):
+                continue  # equality on JSON and float columns is not portable SQL
+            found_pd = {r[key] for r in db(pdt[col] == value).select(pdt[key])}
+            found_sa = {r[0] for r in conn.execute(
+                sa.select(table.c[key]).where(table.c[col] == value))}
+            norm = lambda ids: {str(i).replace("-", "") for i in ids}  # noqa: E731
+            if norm(found_pd) != norm(found_sa) or not found_sa:
+                same = "same" if norm(found_pd) == norm(found_sa) else "different"
+                findings.append(Finding(
+                    "round-trip", table.name, col, "equality query",
+                    f"SQLAlchemy finds {len(found_sa)} row(s) for {value!r}",
+                    f"PyDAL finds {len(found_pd)} ({same} rows)",
+                    f"make {table.name}.{col}'s PyDAL encoder write the SQLAlchemy form "
+                    f"({_FACTORY.get(specs[col].kind, 'a matching type')})"))
     return findings
 
 
