@@ -4,10 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= ./.data
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test parity migrate downgrade bench-core bench lint clean
+CLIENT_DIR ?= client
+OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
+
+.PHONY: help install run test parity migrate downgrade openapi generate-client bench-core bench-api bench lint clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -34,10 +37,32 @@ migrate: $(STAMP) ## Migrate the database in DATA_DIR (or DATABASE_URL) to head
 downgrade: $(STAMP) ## Downgrade the database in DATA_DIR to base
 	$(PY) -m app downgrade base --data-dir $(DATA_DIR)
 
+openapi: $(STAMP) ## Print the OpenAPI document
+	$(PY) -m app openapi
+
+generate-client: $(STAMP) ## Write $(CLIENT_DIR)/openapi.json and, where Node is present, a TypeScript client
+	mkdir -p $(CLIENT_DIR)
+	$(PY) -m app openapi --output $(CLIENT_DIR)/openapi.json
+	@if command -v npx >/dev/null 2>&1; then \
+		npx --yes $(OPENAPI_TS) -i $(CLIENT_DIR)/openapi.json -o $(CLIENT_DIR)/src; \
+	else echo "npx not found: wrote $(CLIENT_DIR)/openapi.json only"; fi
+
 bench-core: $(STAMP) ## Benchmark PyDAL batch inserts against raw sqlite3, and one parity run
 	$(PY) -m bench.bench_core
 
-bench: bench-core ## Run every benchmark
+bench-api: $(STAMP) ## Benchmark the HTTP API under waitress (wrk, else a Python client) against a constant Flask endpoint
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "bench-api: wrk not found; apt-get install -y wrk"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk \
+	      || echo "bench-api: installing wrk failed; the Python load generator will be used"; \
+	  else \
+	    echo "bench-api: wrk not found (install it as root: apt-get install -y wrk);" \
+	      "the Python load generator will be used"; \
+	  fi; }
+	$(PY) -m bench.bench_api $(BENCH_API_ARGS)
+
+bench: bench-core bench-api ## Run every benchmark
 
 lint: $(STAMP) ## Lint with ruff when it is installed
 	$(PY) -m ruff check app services tests bench alembic

@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask_openapi3 import Info, OpenAPI
 
 from services.config import Settings, load_settings
 
+MAX_BODY_BYTES = 1024 * 1024
+SECURITY_SCHEMES = {
+    "OAuth2PasswordBearer": {
+        "type": "oauth2",
+        "flows": {"password": {"tokenUrl": "/api/v1/login/access-token", "scopes": {}}},
+    }
+}
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the Flask app for ``settings`` (resolved from the environment when omitted)."""
-    from app import db, errors
-    from app.api import register_blueprints
+
+def create_app(settings: Settings | None = None, *, serve: bool = True) -> OpenAPI:
+    """Build the app for ``settings`` (resolved from the environment when omitted).
+
+    With ``serve=False`` nothing touches the database or the data dir: the app can only
+    describe itself (``python -m app openapi``).
+    """
+    from app import auth, db, errors, http
+    from app.api import operation_id, register_blueprints
 
     settings = settings or load_settings()
-    app = Flask(__name__)
+    app = OpenAPI(
+        __name__,
+        info=Info(title="Local data service", version="1.0.0"),
+        security_schemes=SECURITY_SCHEMES,
+        operation_id_callback=operation_id,
+        validation_error_status=422,
+        validation_error_model=errors.validation_error_model(),
+        validation_error_callback=errors.validation_error_response,
+        doc_prefix="/docs",
+        doc_url="/openapi.json",
+    )
     app.config["SETTINGS"] = settings
-    app.json.sort_keys = False
-    db.init_app(app, settings)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json = http.StrictJSONProvider(app)
     errors.init_app(app)
+    http.init_app(app)
+    if serve:
+        db.init_app(app, settings)
+        auth.init_app(app, settings)
     register_blueprints(app)
     return app

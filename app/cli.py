@@ -10,6 +10,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from services.config import ConfigError, Settings, load_settings
 
 log = logging.getLogger("app")
@@ -46,6 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     parity = sub.add_parser("parity", help="check models, migrations, database and PyDAL agree")
     _settings_options(parity)
+
+    openapi = sub.add_parser("openapi", help="print the OpenAPI document (JSON) on stdout")
+    openapi.add_argument("--output", help="write to this file instead")
+
+    superuser = sub.add_parser("create-superuser", help="create a superuser (or promote one)")
+    _settings_options(superuser)
+    superuser.add_argument("--email", required=True)
+    superuser.add_argument(
+        "--password-env", default="SUPERUSER_PASSWORD",
+        help="environment variable holding the password (never a command-line argument)",
+    )
     return parser
 
 
@@ -101,6 +114,46 @@ def cmd_parity(settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_openapi(output: str | None) -> int:
+    """Print (or write) the OpenAPI document; touches no database."""
+    from app import create_app
+
+    app = create_app(load_settings({}, environ={}), serve=False)
+    text = json.dumps(app.api_doc, indent=2, sort_keys=False) + "\n"
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_create_superuser(settings: Settings, email: str, password_env: str) -> int:
+    """Create a superuser with the password from the environment, or promote the user."""
+    from services import users
+    from services.db import migrations
+    from services.db.dal import open_dal
+    from services.schemas import UserCreate
+
+    password = os.environ.get(password_env, "")
+    user_create = UserCreate(email=email, password=password, is_superuser=True)
+    migrations.upgrade(settings.database)
+    db = open_dal(settings.database)
+    try:
+        existing = users.get_user_by_email(db=db, email=user_create.email)
+        if existing is None:
+            users.create_user(db=db, user_create=user_create)
+            print(f"created superuser {user_create.email}")
+        else:
+            users.update_user(db=db, user_id=existing.id,
+                              changes={"is_superuser": True, "password": password})
+            print(f"promoted {user_create.email} to superuser and set the password")
+        db.commit()
+    finally:
+        db.close()
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Migrate, then serve with waitress until SIGTERM/SIGINT; print one ready line on stdout."""
     from waitress.server import create_server
@@ -150,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a failure exits non-zero with a one-line reason on stderr."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "openapi":
+            return cmd_openapi(args.output)
         settings = _load(args)
         _configure_logging(settings.log_level)
         if args.command == "migrate":
@@ -158,9 +213,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_downgrade(settings, args.revision)
         if args.command == "parity":
             return cmd_parity(settings)
+        if args.command == "create-superuser":
+            return cmd_create_superuser(settings, args.email, args.password_env)
         return cmd_serve(settings, args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        print(f"error: invalid {where}: {first['msg']}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - one line for the caller, full trace in the log
         log.debug("command failed", exc_info=True)

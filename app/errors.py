@@ -1,29 +1,72 @@
-"""One error shape for every error response: ``{"detail": ...}`` as JSON."""
+"""One error shape: ``{"detail": "..."}``, or a list of problems for a 422."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, json
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+
 log = logging.getLogger(__name__)
+
+_STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, Invalid: 400}
+# Where a validated model came from, by its class-name suffix (FastAPI's "loc" prefixes).
+_LOCATIONS = (("Query", "query"), ("Path", "path"), ("Header", "header"))
 
 
 def init_app(app: Flask) -> None:
     """Register the JSON error handlers."""
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(Exception, _unexpected)
 
 
-def _http_error(exc: HTTPException):
-    response = jsonify(detail=exc.description or exc.name)
-    response.status_code = exc.code or 500
-    if exc.code == 405 and exc.valid_methods:
-        response.headers["Allow"] = ", ".join(exc.valid_methods)
+def json_error(status: int, detail: Any, headers: dict | None = None) -> Response:
+    """A JSON error response."""
+    response = Response(json.dumps({"detail": detail}), status=status, mimetype="application/json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
     return response
 
 
-def _unexpected(exc: Exception):
+def validation_detail(problems: list[dict]) -> list[dict]:
+    """Keep only loc, msg and type of each problem."""
+    return [{"loc": list(p["loc"]), "msg": p["msg"], "type": p["type"]} for p in problems]
+
+
+def validation_error_model():
+    """The model documented for 422 answers."""
+    from services.schemas import HTTPValidationError
+
+    return HTTPValidationError
+
+
+def validation_error_response(exc: ValidationError) -> Response:
+    """flask-openapi3's hook: a pydantic error as a FastAPI-style 422."""
+    title = exc.title or ""
+    where = next((loc for suffix, loc in _LOCATIONS if title.endswith(suffix)), "body")
+    problems = [
+        {"loc": [where, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    return json_error(422, validation_detail(problems))
+
+
+def _http_error(exc: HTTPException) -> Response:
+    headers = {}
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    return json_error(exc.code or 500, exc.description or exc.name, headers)
+
+
+def _service_error(exc: ServiceError) -> Response:
+    return json_error(_STATUS.get(type(exc), 400), exc.detail)
+
+
+def _unexpected(exc: Exception) -> Response:
     log.exception("unhandled error")
     return _http_error(InternalServerError("Internal server error"))

@@ -23,6 +23,8 @@ _ENV = {
     "database_url": "DATABASE_URL",
     "secret_key": "SECRET_KEY",
     "log_level": "LOG_LEVEL",
+    "first_superuser": "FIRST_SUPERUSER",
+    "first_superuser_password": "FIRST_SUPERUSER_PASSWORD",
 }
 _DEFAULTS: dict[str, Any] = {
     "host": "127.0.0.1",
@@ -32,6 +34,8 @@ _DEFAULTS: dict[str, Any] = {
     "database_url": None,
     "secret_key": None,
     "log_level": "INFO",
+    "first_superuser": "admin@example.com",
+    "first_superuser_password": None,
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -52,6 +56,8 @@ class Settings:
     database_url: str | None
     secret_key: str | None
     log_level: str
+    first_superuser: str
+    first_superuser_password: str | None
 
     @property
     def database(self) -> DatabaseTarget:
@@ -138,6 +144,8 @@ def load_settings(
         database_url=merged["database_url"] or None,
         secret_key=merged["secret_key"] or None,
         log_level=log_level,
+        first_superuser=str(merged["first_superuser"]),
+        first_superuser_password=merged["first_superuser_password"] or None,
     )
     if "/" in settings.database_name or "\\" in settings.database_name:
         raise ConfigError("database name must be a file name, not a path")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
-
+from app.api import blueprint, errors
 from app.db import get_db
+from app.http import respond
 from services import health
 
-bp = Blueprint("utils", __name__)
+bp = blueprint("utils", secured=False)
 
 
-@bp.get("/health-check/")
+_BOOLEAN = {"content": {"application/json": {"schema": {"type": "boolean"}}}}
+
+
+@bp.get("/health-check/", responses={200: _BOOLEAN, **errors(503)})
 def health_check():
     """``true`` once the service can serve: the database answers."""
-    return jsonify(health.database_answers(db=get_db()))
+    return respond(health.database_answers(db=get_db()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, String, Uuid, false, true
+from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, String, Uuid, false, text, true
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import Boolean
@@ -60,6 +60,10 @@ class User(TimestampMixin, Base):
     is_superuser: Mapped[bool] = mapped_column(
         _bool("is_superuser"), default=False, server_default=false(), nullable=False
     )
+    # Bumped on a password change: tokens carrying an older generation are revoked.
+    token_generation: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0"), nullable=False
+    )
 
 
 class Item(TimestampMixin, Base):
@@ -73,6 +77,18 @@ class Item(TimestampMixin, Base):
     owner_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("user.id", ondelete="CASCADE"), index=True, nullable=False
     )
+
+
+class RevokedToken(Base):
+    """A token revoked by logout, kept until it would have expired anyway."""
+
+    __tablename__ = "revoked_token"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("user.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True, nullable=False)
 
 
 metadata = Base.metadata

@@ -31,6 +31,7 @@ def define_tables(db: DAL, family: str) -> None:
         Field("hashed_password", "string", length=255, notnull=True),
         Field("is_active", boolean_type(family), notnull=True, default=True),
         Field("is_superuser", boolean_type(family), notnull=True, default=False),
+        Field("token_generation", "integer", notnull=True, default=0),
         *_timestamps(family),
         primarykey=["id"],
         migrate=False,
@@ -48,5 +49,18 @@ def define_tables(db: DAL, family: str) -> None:
         ),
         *_timestamps(family),
         primarykey=["id"],
+        migrate=False,
+    )
+    db.define_table(
+        "revoked_token",
+        Field("jti", "string", length=64, notnull=True),
+        Field(
+            "user_id",
+            uuid_type(family, references="user.id"),
+            notnull=True,
+            ondelete="CASCADE",
+        ),
+        Field("expires_at", datetime_type(family), notnull=True),
+        primarykey=["jti"],
         migrate=False,
     )

@@ -1,0 +1,226 @@
+"""Request and response models (pydantic v2): the one source for validation and the OpenAPI document.
+
+Names follow the seed design (the FastAPI full-stack template): *Base, *Create, *Update,
+*UpdateMe, *Public and *sPublic. Every input model forbids unknown fields, so read-only fields
+(id, owner_id, hashed_password, is_superuser for non-superusers) can never be set by a client.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+MAX_PAGE = 1000
+MAX_SKIP = 2**31 - 1
+
+
+def _printable(value: str) -> str:
+    # NUL and lone surrogates cannot be stored by every backend; refuse them as input errors.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise ValueError("must not contain unpaired surrogate characters")
+    return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Stored datetimes are naive UTC; say so on the wire (RFC 3339 needs an offset).
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+def _text(min_length: int = 0, max_length: int | None = None):
+    # Length limits first (on the str), then the printable check.
+    return Annotated[
+        str, StringConstraints(min_length=min_length, max_length=max_length),
+        AfterValidator(_printable),
+    ]
+
+
+SafeStr = Annotated[str, AfterValidator(_printable)]
+Email = Annotated[EmailStr, Field(max_length=255), AfterValidator(_printable)]
+Password = _text(8, 128)
+Name = _text(0, 255)
+Title = _text(1, 255)
+
+
+class Input(BaseModel):
+    """Base for request models: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(BaseModel):
+    """A plain message."""
+
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    """Every non-validation error: ``{"detail": "..."}``."""
+
+    detail: str
+
+
+class ValidationErrorItem(BaseModel):
+    """One validation problem, located like FastAPI's."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class HTTPValidationError(BaseModel):
+    """A 422 answer."""
+
+    detail: list[ValidationErrorItem]
+
+
+# ----------------------------------------------------------------------------- auth
+
+
+class Token(BaseModel):
+    """An access token."""
+
+    access_token: str
+    token_type: str = "bearer"
+
+
+class LoginForm(Input):
+    """OAuth2 password form fields."""
+
+    model_config = ConfigDict(extra="ignore")  # OAuth2 clients send grant_type, scope, ...
+
+    username: _text(0, 255)  # type: ignore[valid-type]
+    password: _text(0, 128)  # type: ignore[valid-type]
+
+
+class NewPassword(Input):
+    """Own password change."""
+
+    current_password: Password
+    new_password: Password
+
+
+UpdatePassword = NewPassword
+
+
+# ----------------------------------------------------------------------------- users
+
+
+class UserBase(BaseModel):
+    """Fields common to user models."""
+
+    email: Email
+    is_active: bool = True
+    is_superuser: bool = False
+    full_name: Name | None = None
+
+
+class UserCreate(Input, UserBase):
+    """A superuser creating an account."""
+
+    password: Password
+
+
+class UserRegister(Input):
+    """Self sign-up."""
+
+    email: Email
+    password: Password
+    full_name: Name | None = None
+
+
+class UserUpdate(Input):
+    """A superuser changing an account."""
+
+    email: Email | None = None
+    is_active: bool | None = None
+    is_superuser: bool | None = None
+    full_name: Name | None = None
+    password: Password | None = None
+
+
+class UserUpdateMe(Input):
+    """A user changing their own account."""
+
+    full_name: Name | None = None
+    email: Email | None = None
+
+
+class UserPublic(UserBase):
+    """A user as the API shows it (never the password hash)."""
+
+    email: str
+    id: uuid.UUID
+    created_at: UtcDateTime | None = None
+
+
+class UsersPublic(BaseModel):
+    """A page of users."""
+
+    data: list[UserPublic]
+    count: int
+
+
+# ----------------------------------------------------------------------------- items
+
+
+class ItemBase(BaseModel):
+    """Fields common to item models."""
+
+    title: Title
+    description: Name | None = None
+
+
+class ItemCreate(Input, ItemBase):
+    """A new item."""
+
+
+class ItemUpdate(Input):
+    """Changes to an item."""
+
+    title: Title | None = None
+    description: Name | None = None
+
+
+class ItemPublic(ItemBase):
+    """An item as the API shows it."""
+
+    title: str
+    description: str | None = None
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    created_at: UtcDateTime | None = None
+
+
+class ItemsPublic(BaseModel):
+    """A page of items."""
+
+    data: list[ItemPublic]
+    count: int
+
+
+# ----------------------------------------------------------------------------- paging and paths
+
+
+class PageQuery(Input):
+    """skip/limit paging; limit is capped."""
+
+    skip: Annotated[int, Field(ge=0, le=MAX_SKIP)] = 0
+    limit: Annotated[int, Field(ge=0, le=MAX_PAGE)] = 100
+
+
+class UserIdPath(BaseModel):
+    """A user id in the path."""
+
+    user_id: uuid.UUID
+
+
+class ItemIdPath(BaseModel):
+    """An item id in the path."""
+
+    id: uuid.UUID
