@@ -156,3 +156,18 @@ def test_user_validation_errors(client, body, loc):
 def test_user_list_limit_is_capped(client):
     response = client.get(f"{API}/users/?limit=1001", headers=_su(client))
     assert response.status_code == 422 and response.get_json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+def test_own_account_endpoints_in_both_modes(client):
+    from tests.api.conftest import SUPERUSER_PASSWORD
+
+    su = _su(client)
+    renamed = client.patch(f"{API}/users/me", headers=su, json={"full_name": "Local Admin"})
+    assert renamed.status_code == 200 and renamed.get_json()["full_name"] == "Local Admin"
+    changed = client.patch(f"{API}/users/me/password", headers=su, json={
+        "current_password": SUPERUSER_PASSWORD, "new_password": "a brand new password"})
+    assert changed.status_code == 200
+    assert login(client, SUPERUSER, "a brand new password")
+    assert client.post(f"{API}/login/logout", headers=login(client, SUPERUSER, "a brand new password")).get_json() == {
+        "message": "Logged out"}
+    assert client.get(f"{API}/utils/health-check/").get_json() is True
