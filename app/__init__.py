@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask_openapi3 import Info, OpenAPI
 
 from services.config import Settings, load_settings
@@ -21,7 +23,7 @@ def create_app(settings: Settings | None = None, *, serve: bool = True) -> OpenA
     With ``serve=False`` nothing touches the database or the data dir: the app can only
     describe itself (``python -m app openapi``).
     """
-    from app import auth, db, errors, http
+    from app import auth, db, errors, guard, http, logs
     from app.api import operation_id, register_blueprints
 
     settings = settings or load_settings()
@@ -37,9 +39,13 @@ def create_app(settings: Settings | None = None, *, serve: bool = True) -> OpenA
         doc_url="/openapi.json",
     )
     app.config["SETTINGS"] = settings
+    app.config["STARTED_AT"] = time.monotonic()
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json = http.StrictJSONProvider(app)
+    # Order matters: before-request hooks run in registration order.
+    logs.init_app(app)
     errors.init_app(app)
+    guard.init_app(app)
     http.init_app(app)
     if serve:
         db.init_app(app, settings)

@@ -6,13 +6,13 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
 from services.config import ConfigError, Settings, load_settings
+from services.lifecycle import StartupError
 
 log = logging.getLogger("app")
 
@@ -71,15 +71,6 @@ def _load(args: argparse.Namespace) -> Settings:
         "auth_required": getattr(args, "auth_required", None),
     }
     return load_settings(options)
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if level != "DEBUG":
-        # Alembic narrates every plugin and context at INFO; keep its real work only.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def cmd_migrate(settings: Settings, revision: str) -> int:
@@ -155,47 +146,30 @@ def cmd_create_superuser(settings: Settings, email: str, password_env: str) -> i
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Migrate, then serve with waitress until SIGTERM/SIGINT; print one ready line on stdout."""
-    from waitress.server import create_server
-
-    from app import create_app
+    """Lock the data dir, back up and migrate, check parity, then serve until told to stop."""
+    from app import create_app, logs
     from app.db import close_db
-    from services.db import migrations
+    from app.serve import serve
+    from services.db.maintenance import checkpoint_sqlite
+    from services.lifecycle import DataDirLock, check_data_dir, prepare_database
 
+    check_data_dir(settings.data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    target = settings.database
-    migrations.upgrade(target)
-    revision = migrations.current_revision(target)
-    app = create_app(settings)
-    server = create_server(
-        app, host=settings.host, port=settings.port, threads=args.threads, ident="local-data"
-    )
-
-    def _stop(signum, _frame):
-        log.info("signal %s: shutting down", signum)
-        server.close()
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    port = int(server.effective_port)
-    host = server.effective_host
-    ready = {
-        "event": "ready",
-        "url": f"http://{host}:{port}",
-        "port": port,
-        "pid": os.getpid(),
-        "data_dir": str(settings.data_dir),
-        "schema_revision": revision,
-    }
-    sys.stdout.write(json.dumps(ready) + "\n")
-    sys.stdout.flush()
+    lock = DataDirLock(settings.data_dir)
+    lock.acquire()
     try:
-        server.run()
-    except SystemExit:
-        pass
+        logs.configure(settings.log_level, settings.data_dir)
+        revision = prepare_database(settings)
+        app = create_app(settings)
+        try:
+            serve(app, settings, threads=args.threads, parent_pid=args.parent_pid,
+                  revision=revision)
+        finally:
+            close_db(app)
+            checkpoint_sqlite(settings.database)
+            log.info("stopped cleanly")
     finally:
-        close_db(app)
+        lock.release()
     return 0
 
 
@@ -206,7 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "openapi":
             return cmd_openapi(args.output)
         settings = _load(args)
-        _configure_logging(settings.log_level)
+        from app import logs
+
+        logs.configure(settings.log_level, None)
         if args.command == "migrate":
             return cmd_migrate(settings, args.revision)
         if args.command == "downgrade":
@@ -216,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "create-superuser":
             return cmd_create_superuser(settings, args.email, args.password_env)
         return cmd_serve(settings, args)
-    except ConfigError as exc:
+    except (ConfigError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:

@@ -6,7 +6,7 @@ from flask import Flask, Response, current_app, g
 from pydal import DAL
 
 from services.config import Settings
-from services.db.dal import open_dal
+from services.db.dal import close_dal, open_dal
 
 
 def init_app(app: Flask, settings: Settings, *, pool_size: int = 8) -> None:
@@ -24,8 +24,7 @@ def get_db() -> DAL:
 
 def close_db(app: Flask) -> None:
     """Close this thread's connection and every pooled one (at shutdown)."""
-    dal: DAL = app.extensions["dal"]
-    dal.close()
+    close_dal(app.extensions["dal"])
 
 
 def _commit_on_success(response: Response) -> Response:

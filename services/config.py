@@ -25,6 +25,8 @@ _ENV = {
     "log_level": "LOG_LEVEL",
     "first_superuser": "FIRST_SUPERUSER",
     "first_superuser_password": "FIRST_SUPERUSER_PASSWORD",
+    "allowed_origins": "ALLOWED_ORIGINS",
+    "launch_token": "LAUNCH_TOKEN",
 }
 _DEFAULTS: dict[str, Any] = {
     "host": "127.0.0.1",
@@ -36,7 +38,18 @@ _DEFAULTS: dict[str, Any] = {
     "log_level": "INFO",
     "first_superuser": "admin@example.com",
     "first_superuser_password": None,
+    # Tauri's webview origins and local dev servers; "*" in a port matches any port.
+    "allowed_origins": (
+        "tauri://localhost",
+        "http://tauri.localhost",
+        "https://tauri.localhost",
+        "http://localhost:*",
+        "http://127.0.0.1:*",
+    ),
+    "launch_token": None,
 }
+# Only the parent process may set these, through the environment.
+_ENV_ONLY = {"launch_token"}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -58,6 +71,8 @@ class Settings:
     log_level: str
     first_superuser: str
     first_superuser_password: str | None
+    allowed_origins: tuple[str, ...]
+    launch_token: str | None
 
     @property
     def database(self) -> DatabaseTarget:
@@ -85,6 +100,17 @@ def _parse_bool(name: str, value: Any) -> bool:
     raise ConfigError(f"{name} must be true or false, not {value!r}")
 
 
+def _parse_origins(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in (part.strip() for part in value.split(",")) if v]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("allowed_origins must be a list of origins")
+    for origin in value:
+        if origin == "*" or "://" not in origin:
+            raise ConfigError(f"allowed origin {origin!r} must be scheme://host[:port], not a wildcard")
+    return tuple(value)
+
+
 def _parse_port(value: Any) -> int:
     try:
         port = int(value)
@@ -105,7 +131,7 @@ def _read_config_file(data_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     if not isinstance(content, dict):
         raise ConfigError(f"{path} must hold a JSON object")
-    unknown = sorted(set(content) - (set(_ENV) - {"data_dir"}))
+    unknown = sorted(set(content) - (set(_ENV) - {"data_dir"} - _ENV_ONLY))
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
     return content
@@ -146,6 +172,8 @@ def load_settings(
         log_level=log_level,
         first_superuser=str(merged["first_superuser"]),
         first_superuser_password=merged["first_superuser_password"] or None,
+        allowed_origins=_parse_origins(merged["allowed_origins"]),
+        launch_token=merged["launch_token"] or None,
     )
     if "/" in settings.database_name or "\\" in settings.database_name:
         raise ConfigError("database name must be a file name, not a path")

@@ -224,3 +224,16 @@ class ItemIdPath(BaseModel):
     """An item id in the path."""
 
     id: uuid.UUID
+
+
+class Status(BaseModel):
+    """The service's own report."""
+
+    version: str
+    schema_revision: str | None
+    database: str
+    data_dir: str
+    auth_required: bool
+    uptime_seconds: float
+    schema_in_parity: bool
+    parity_findings: list[str]

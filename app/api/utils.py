@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from app.api import blueprint, errors
+from app.api import BEARER, blueprint, errors
 from app.db import get_db
 from app.http import respond
-from services import health
+from services import health, status
+from services.schemas import Status
 
 bp = blueprint("utils", secured=False)
 
@@ -17,3 +18,15 @@ _BOOLEAN = {"content": {"application/json": {"schema": {"type": "boolean"}}}}
 def health_check():
     """``true`` once the service can serve: the database answers."""
     return respond(health.database_answers(db=get_db()))
+
+
+@bp.get("/status", security=BEARER, responses={200: Status, **errors(401, 403)})
+def read_status():
+    """Version, schema revision, database, data dir, auth mode, uptime and schema parity."""
+    from flask import current_app
+
+    report = status.describe(
+        db=get_db(), settings=current_app.config["SETTINGS"],
+        started_at=current_app.config["STARTED_AT"],
+    )
+    return respond(report)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydal import DAL
 from pydal.adapters import adapters
 from pydal.adapters.mysql import MySQL
+from pydal.connection import ConnectionPool
 
 from services.db.pragmas import apply_sqlite_pragmas
 from services.db.tables import define_tables
@@ -64,3 +65,14 @@ def open_dal(target: DatabaseTarget, *, pool_size: int = 0, define: bool = True)
     if define:
         define_tables(db, target.family)
     return db
+
+
+def close_dal(db: DAL) -> None:
+    """Close this thread's connection and every pooled one (PyDAL's close only pools them)."""
+    adapter = db._adapter
+    adapter.close("rollback", really=True)
+    for connection in ConnectionPool.POOLS.pop(adapter.uri, []):
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 - already broken; nothing left to release
+            pass

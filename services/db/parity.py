@@ -21,8 +21,6 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from pydal import DAL
 from pydal.objects import Field, Table
 
@@ -475,6 +473,10 @@ def compare_database_to_pydal(connection: sa.Connection, db: DAL) -> list[Findin
 
 def compare_models_to_database(metadata: sa.MetaData, connection: sa.Connection) -> list[Finding]:
     """(a) The models against a freshly migrated database, as ``alembic check`` compares them."""
+    # Imported here: Alembic's autogenerate machinery is not needed for a start-up check.
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     from services.db.migrations import compare_server_default
 
     context = MigrationContext.configure(

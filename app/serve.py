@@ -1,0 +1,105 @@
+"""Serving under waitress with a graceful stop: signals, a parent-process watch, a drain."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from waitress import wasyncore
+from waitress.server import create_server
+
+from services.config import Settings
+
+log = logging.getLogger("app.serve")
+DRAIN_SECONDS = 4.0
+PARENT_POLL_SECONDS = 0.5
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def watch_parent(pid: int, stop: threading.Event, on_death) -> threading.Thread:
+    """Call ``on_death`` once ``pid`` has exited (or is a zombie)."""
+    import psutil
+
+    def _watch() -> None:
+        while not stop.wait(PARENT_POLL_SECONDS):
+            try:
+                alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                alive = False
+            if not alive:
+                on_death(f"parent process {pid} is gone")
+                return
+
+    thread = threading.Thread(target=_watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def _busy_channels(server) -> list:
+    return [c for c in list(server.active_channels.values()) if c.requests or c.total_outbufs_len]
+
+
+def serve(app, settings: Settings, *, threads: int, parent_pid: int | None, revision: str) -> None:
+    """Listen, print the ready line, and serve until asked to stop; then drain and return."""
+    server = create_server(app, host=settings.host, port=settings.port, threads=threads,
+                           ident="local-data-service", clear_untrusted_proxy_headers=True)
+    port = int(server.effective_port)
+    app.config["SERVED_PORT"] = port
+    if settings.host not in LOOPBACK and not settings.auth_required:
+        log.warning(
+            "LISTENING ON %s WITH AUTH OFF: anyone who can reach this address acts as the "
+            "superuser. Use --auth-required or bind 127.0.0.1.", settings.host)
+
+    stop = threading.Event()
+
+    def request_stop(reason: str) -> None:
+        if not stop.is_set():
+            log.info("stopping: %s", reason)
+            stop.set()
+            server.pull_trigger()  # wake the event loop
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda n, _f: request_stop(signal.Signals(n).name))
+    if parent_pid is not None:
+        watch_parent(parent_pid, stop, request_stop)
+
+    host = server.effective_host
+    url_host = f"[{host}]" if ":" in str(host) else host
+    ready = {
+        "event": "ready",
+        "url": f"http://{url_host}:{port}",
+        "port": port,
+        "pid": os.getpid(),
+        "data_dir": str(settings.data_dir),
+        "schema_revision": revision,
+    }
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    log.info("serving on http://%s:%s", url_host, port)
+
+    loop_timeout = server.adj.asyncore_loop_timeout
+    while not stop.is_set():
+        wasyncore.loop(timeout=loop_timeout, map=server._map, use_poll=True, count=1)
+    _drain(server)
+
+
+def _drain(server) -> None:
+    # Stop accepting (close only the listening socket), let requests in flight finish within
+    # DRAIN_SECONDS, then stop the worker threads.
+    wasyncore.dispatcher.close(server)
+    deadline = time.monotonic() + DRAIN_SECONDS
+    for channel in list(server.active_channels.values()):
+        if not channel.requests:
+            channel.will_close = True
+    while _busy_channels(server) and time.monotonic() < deadline:
+        wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+    left = _busy_channels(server)
+    if left:
+        log.warning("%d request(s) still running at shutdown", len(left))
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=max(0.1, deadline - time.monotonic()))
+    wasyncore.close_all(server._map)

@@ -1,0 +1,103 @@
+"""Start-up and shutdown steps of the service process that do not involve HTTP."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from services.config import Settings
+
+log = logging.getLogger(__name__)
+LOCK_FILE = "service.lock"
+
+
+class StartupError(RuntimeError):
+    """Start-up cannot go on; the message is one line for stderr."""
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Refuse a data dir that cannot be created or written, without writing anything."""
+    probe = data_dir
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise StartupError(f"data dir {data_dir} is not usable: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise StartupError(f"data dir {data_dir} is not writable")
+
+
+class DataDirLock:
+    """An exclusive lock on the data dir: one serving process per data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._lock = FileLock(str(data_dir / LOCK_FILE))
+        self.data_dir = data_dir
+
+    def acquire(self) -> None:
+        """Take the lock or raise StartupError at once."""
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise StartupError(
+                f"another instance is already serving data dir {self.data_dir}"
+            ) from None
+
+    def release(self) -> None:
+        """Give the lock back."""
+        self._lock.release(force=True)
+
+
+def prepare_database(settings: Settings) -> str:
+    """Back up (SQLite) and migrate when revisions are pending; refuse a schema out of parity.
+
+    Returns the schema revision now in place.
+    """
+    from services.db import migrations
+    from services.db.maintenance import backup_sqlite
+
+    target = settings.database
+    current = migrations.current_revision(target)
+    head = migrations.head_revision()
+    if current != head:
+        if current is not None:
+            copy = backup_sqlite(target, settings.data_dir / "backups", f"rev{current}")
+            if copy is not None:
+                log.info("backed up the database to %s before migrating", copy)
+        migrations.upgrade(target)
+        log.info("migrated %s from %s to %s", target.render(), current or "empty", head)
+    findings = structural_parity(settings)
+    if findings:
+        more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
+        raise StartupError(
+            f"schema parity check failed: {findings[0]}{more}; run 'python -m app parity'"
+        )
+    return head
+
+
+def structural_parity(settings: Settings) -> list:
+    """Parity checks (b) and (c): models and live database against the PyDAL tables.
+
+    (a) and (d) are properties of the code base, proved in CI and by ``make parity``; these
+    two are what can drift on a user's machine and are cheap enough for every start.
+    """
+    from services.db.dal import close_dal, open_dal
+    from services.db.engine import make_engine
+    from services.db.models import metadata
+    from services.db.parity import compare_database_to_pydal, compare_models_to_pydal
+
+    target = settings.database
+    db = open_dal(target)
+    engine = make_engine(target)
+    try:
+        findings = compare_models_to_pydal(metadata, db)
+        with engine.connect() as connection:
+            findings += compare_database_to_pydal(connection, db)
+        return findings
+    finally:
+        close_dal(db)
+        engine.dispose()
