@@ -188,6 +188,8 @@ def specs_from_metadata(metadata: sa.MetaData) -> TableSpecs:
     return specs
 
 
+# PostgreSQL reflects "col IN ('a', 'b')" as "(col)::text = ANY ((ARRAY['a'::character varying, ...".
+_ANY_ARRAY = re.compile(r"""^\W*(\w+)\)?::text\s*=\s*ANY\s*\(+ARRAY\[(.*)\]""", re.DOTALL)
 _IN_LIST = re.compile(r"""^\W*(\w+)\W*\s+in\s*\((.*)\)\W*$""", re.IGNORECASE | re.DOTALL)
 
 
@@ -199,7 +201,8 @@ def _enum_checks(inspector: sa.Inspector, table: str) -> dict[str, tuple[str, ..
     except NotImplementedError:
         return found
     for check in checks:
-        m = _IN_LIST.match(check.get("sqltext") or "")
+        text = check.get("sqltext") or ""
+        m = _IN_LIST.match(text) or _ANY_ARRAY.match(text)
         if m and "'" in m.group(2):
             found[m.group(1)] = tuple(re.findall(r"'((?:[^']|'')*)'", m.group(2)))
     return found

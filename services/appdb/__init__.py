@@ -1,0 +1,1 @@
+"""App databases: designers' own data models, each in its own sandbox database."""
