@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade openapi generate-client bench-core bench-api bench lint clean
+.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench lint clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ generate-client: $(STAMP) ## Write $(CLIENT_DIR)/openapi.json and, where Node is
 		npx --yes $(OPENAPI_TS) -i $(CLIENT_DIR)/openapi.json -o $(CLIENT_DIR)/src; \
 	else echo "npx not found: wrote $(CLIENT_DIR)/openapi.json only"; fi
 
+sidecar: $(STAMP) ## Build the one-file sidecar executable dist/local-data-service-<target triple> (PyInstaller)
+	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build sidecar.spec
+	@ls -l dist/local-data-service-*
+
 bench-core: $(STAMP) ## Benchmark PyDAL batch inserts against raw sqlite3, and one parity run
 	$(PY) -m bench.bench_core
 
@@ -62,10 +66,18 @@ bench-api: $(STAMP) ## Benchmark the HTTP API under waitress (wrk, else a Python
 	  fi; }
 	$(PY) -m bench.bench_api $(BENCH_API_ARGS)
 
-bench: bench-core bench-api ## Run every benchmark
+bench-startup: $(STAMP) ## Benchmark start-up (spawn to ready line and to health) and idle RSS: python -m app vs the sidecar executable
+	$(PY) -m bench.bench_startup $(BENCH_STARTUP_ARGS)
+
+bench: bench-core bench-api bench-startup ## Run every benchmark
 
 lint: $(STAMP) ## Lint with ruff when it is installed
 	$(PY) -m ruff check app services tests bench alembic
+
+.PHONY: stress
+STRESS_KILLS ?= 50
+stress: $(STAMP) ## Crash durability at length: STRESS_KILLS (50) kill -9 rounds during writes
+	STRESS_KILLS=$(STRESS_KILLS) $(PY) -m pytest -s tests/test_crash_durability.py
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis

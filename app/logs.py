@@ -31,6 +31,8 @@ def configure(level: str, data_dir: Path | None) -> None:
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(level)
+    # waitress warns once per queued request ("Task queue depth"): noise under any real load.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     if level != "DEBUG":
         # Alembic narrates every plugin and context at INFO; keep its real work only.
         logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydal import DAL
 from pydal.adapters import adapters
 from pydal.adapters.mysql import MySQL
+from pydal._globals import GLOBAL_LOCKER
 from pydal.connection import ConnectionPool
 
 from services.db.pragmas import apply_sqlite_pragmas
@@ -62,6 +63,11 @@ def open_dal(target: DatabaseTarget, *, pool_size: int = 0, define: bool = True)
         adapter_args={"driver": "pymysql"} if target.family == "mysql" else None,
         folder=None,
     )
+    if target.family == "sqlite" and pool_size:
+        # PyDAL's SQLite adapter forces pool_size=0: every request would open the file, run the
+        # pragmas and, closing the last connection, checkpoint and delete the WAL. A pooled
+        # connection is still used by one thread at a time (check_same_thread is off).
+        db._adapter.pool_size = pool_size
     if define:
         define_tables(db, target.family)
     return db
@@ -71,7 +77,12 @@ def close_dal(db: DAL) -> None:
     """Close this thread's connection and every pooled one (PyDAL's close only pools them)."""
     adapter = db._adapter
     adapter.close("rollback", really=True)
-    for connection in ConnectionPool.POOLS.pop(adapter.uri, []):
+    # The pool is keyed by URI and shared with any other DAL on the same database: empty it
+    # in place (idle connections only) rather than removing it from under the others.
+    with GLOBAL_LOCKER:
+        pool = ConnectionPool.POOLS.get(adapter.uri, [])
+        idle, pool[:] = list(pool), []
+    for connection in idle:
         try:
             connection.close()
         except Exception:  # noqa: BLE001 - already broken; nothing left to release

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, MetaData, String, Uuid, false, text, true
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, String, Uuid, false, text, true
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import Boolean
@@ -89,6 +89,21 @@ class RevokedToken(Base):
         Uuid, ForeignKey("user.id", ondelete="CASCADE"), index=True, nullable=False
     )
     expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True, nullable=False)
+
+
+class AppModel(TimestampMixin, Base):
+    """A designer's data model definition; its rows live in a database of their own."""
+
+    __tablename__ = "app_model"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    definition: Mapped[dict] = mapped_column(JSON, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"), nullable=False)
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("user.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    last_seeded_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
 
 metadata = Base.metadata

@@ -10,7 +10,7 @@ import uuid
 
 from pydal import DAL, Field
 
-from services.db.types import boolean_type, datetime_type, uuid_type
+from services.db.types import boolean_type, datetime_type, json_type, uuid_type
 from services.timeutil import utcnow
 
 
@@ -62,5 +62,22 @@ def define_tables(db: DAL, family: str) -> None:
         ),
         Field("expires_at", datetime_type(family), notnull=True),
         primarykey=["jti"],
+        migrate=False,
+    )
+    db.define_table(
+        "app_model",
+        Field("id", "string", length=100, notnull=True),
+        Field("name", "string", length=255, notnull=True),
+        Field("definition", json_type(family), notnull=True),
+        Field("version", "integer", notnull=True, default=1),
+        Field(
+            "owner_id",
+            uuid_type(family, references="user.id"),
+            notnull=True,
+            ondelete="CASCADE",
+        ),
+        Field("last_seeded_at", datetime_type(family)),
+        *_timestamps(family),
+        primarykey=["id"],
         migrate=False,
     )
