@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     parity = sub.add_parser("parity", help="check models, migrations, database and PyDAL agree")
     _settings_options(parity)
 
+    seed = sub.add_parser("seed", help="fill a model's app database with realistic linked data")
+    _settings_options(seed)
+    seed.add_argument("model_id")
+    seed.add_argument("--count", type=int, default=5, help="rows per entity (any size)")
+    seed.add_argument("--seed", type=int, help="same seed and definition, same data")
+    seed.add_argument("--locale", default="en_US")
+    seed.add_argument("--preserve-existing", action="store_true", help="add to the rows there")
+
     openapi = sub.add_parser("openapi", help="print the OpenAPI document (JSON) on stdout")
     openapi.add_argument("--output", help="write to this file instead")
 
@@ -145,6 +153,39 @@ def cmd_create_superuser(settings: Settings, email: str, password_env: str) -> i
     return 0
 
 
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    """Seed one model's app database with a progress bar (stderr), in bounded memory."""
+    from tqdm import tqdm
+
+    from services.appdb import models, seed, store
+    from services.db.dal import close_dal, open_dal
+
+    db = open_dal(settings.database)
+    try:
+        row = models.get_model(db=db, model_id=args.model_id, owner_id=None)
+        app_db = models.app_database(settings=settings, row=row)
+        rows_db = store.open_rows_dal(app_db)
+        try:
+            with tqdm(total=None, unit="row", file=sys.stderr, disable=None) as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                result = seed.seed(
+                    db=rows_db, definition=app_db.definition, max_instances_per_entity=args.count,
+                    seed=args.seed, locale=args.locale, preserve_existing=args.preserve_existing,
+                    progress=progress,
+                )
+        finally:
+            close_dal(rows_db)
+        models.mark_seeded(db=db, model_id=args.model_id)
+        db.commit()
+    finally:
+        close_dal(db)
+    print(json.dumps(result))
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Lock the data dir, back up and migrate, check parity, then serve until told to stop."""
     from app import create_app, logs
@@ -189,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_downgrade(settings, args.revision)
         if args.command == "parity":
             return cmd_parity(settings)
+        if args.command == "seed":
+            return cmd_seed(settings, args)
         if args.command == "create-superuser":
             return cmd_create_superuser(settings, args.email, args.password_env)
         return cmd_serve(settings, args)

@@ -64,7 +64,16 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _service_error(exc: ServiceError) -> Response:
-    return json_error(_STATUS.get(type(exc), 400), exc.detail)
+    problems = getattr(exc, "problems", None)
+    if problems and not isinstance(exc, Conflict):
+        # Located problems (a definition, a row, a filter) answer like a validation error.
+        located = [
+            {**p, "loc": p["loc"] if p["loc"][:1] in (["body"], ["query"], ["path"]) else ["body", *p["loc"]]}
+            for p in problems
+        ]
+        return json_error(422, validation_detail(located))
+    status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)
+    return json_error(status, exc.detail)
 
 
 def _unexpected(exc: Exception) -> Response:

@@ -237,3 +237,37 @@ class Status(BaseModel):
     uptime_seconds: float
     schema_in_parity: bool
     parity_findings: list[str]
+
+
+class AppModelPublic(BaseModel):
+    """A stored model definition."""
+
+    id: str
+    name: str
+    definition: dict
+    version: int
+    owner_id: uuid.UUID
+    created_at: UtcDateTime | None = None
+    updated_at: UtcDateTime | None = None
+    last_seeded_at: UtcDateTime | None = None
+
+
+class AppModelsPublic(BaseModel):
+    """A page of model definitions."""
+
+    data: list[AppModelPublic]
+    count: int
+
+
+class SyncPlan(BaseModel):
+    """What a schema sync does or would do."""
+
+    operations: list[str]
+    destructive: list[str]
+    applied: bool
+
+
+class AppModelUpdated(AppModelPublic):
+    """A changed model and the sync that brought its database along."""
+
+    sync: SyncPlan

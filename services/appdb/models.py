@@ -1,0 +1,162 @@
+"""Model definitions in the main database, and the app database that goes with each one."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydal import DAL
+from pydal.objects import Row
+
+from services.appdb import store, sync
+from services.appdb.definition import (
+    Definition,
+    DefinitionInvalid,
+    ModelIn,
+    validate_definition,
+)
+from services.config import Settings
+from services.db.rows import is_integrity_error, row_dict
+from services.errors import Conflict, NotFound
+from services.schemas import AppModelPublic, AppModelsPublic
+from services.timeutil import utcnow
+
+PUBLIC_FIELDS = ("id", "name", "definition", "version", "owner_id", "created_at", "updated_at",
+                 "last_seeded_at")
+NOT_FOUND = "Model not found"
+
+
+def to_public(row: Row) -> AppModelPublic:
+    """The API view of a model row."""
+    return AppModelPublic.model_validate(row_dict(row, PUBLIC_FIELDS))
+
+
+def page_public(rows: list[Row], count: int) -> AppModelsPublic:
+    """The API view of a page of models."""
+    return AppModelsPublic(data=[to_public(r) for r in rows], count=count)
+
+
+def _scope(db: DAL, model_id: str, owner_id: uuid.UUID | None):
+    query = db.app_model.id == model_id
+    if owner_id is not None:
+        query &= db.app_model.owner_id == owner_id
+    return query
+
+
+def list_models(*, db: DAL, owner_id: uuid.UUID | None, skip: int, limit: int) -> tuple[list[Row], int]:
+    """A page of models (all of them for a superuser), newest first, and the total."""
+    query = db.app_model.owner_id == owner_id if owner_id is not None else db.app_model.id != None  # noqa: E711
+    count = db(query).count()
+    fields = [db.app_model[f] for f in PUBLIC_FIELDS]
+    rows = db(query).select(*fields, orderby=~db.app_model.created_at | db.app_model.id,
+                            limitby=(skip, skip + limit))
+    return list(rows), count
+
+
+def get_model(*, db: DAL, model_id: str, owner_id: uuid.UUID | None) -> Row:
+    """One model; another owner's model is reported as missing."""
+    row = db(_scope(db, model_id, owner_id)).select(*[db.app_model[f] for f in PUBLIC_FIELDS]).first()
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    return row
+
+
+def definition_of(row: Row) -> Definition:
+    """The stored definition, parsed."""
+    return Definition.model_validate(row.definition)
+
+
+def app_database(*, settings: Settings, row: Row, definition: Definition | None = None) -> store.AppDatabase:
+    """Where the model's data lives."""
+    return store.locate(main=settings.database, data_dir=settings.data_dir, model_id=row.id,
+                        definition=definition or definition_of(row))
+
+
+def _stored(definition: Definition) -> dict[str, Any]:
+    return definition.model_dump(by_alias=True, exclude_none=True)
+
+
+def create_model(*, db: DAL, settings: Settings, owner_id: uuid.UUID, model_in: ModelIn) -> Row:
+    """Store the definition and create its database (tables from the definition)."""
+    validate_definition(model_in.definition)
+    # Ids that differ only in case would share a file on case-insensitive file systems.
+    if not db(db.app_model.id.lower() == model_in.id.lower()).isempty():
+        raise Conflict("A model with this id already exists")
+    try:
+        db.app_model.insert(id=model_in.id, name=model_in.name, owner_id=owner_id,
+                            definition=_stored(model_in.definition), version=1)
+    except Exception as exc:
+        if is_integrity_error(exc):
+            raise Conflict("A model with this id already exists") from None
+        raise
+    target = store.locate(main=settings.database, data_dir=settings.data_dir,
+                          model_id=model_in.id, definition=model_in.definition)
+    store.create(target)
+    return get_model(db=db, model_id=model_in.id, owner_id=None)
+
+
+def _check_same_id(model_id: str, model_in: ModelIn) -> None:
+    if model_in.id != model_id:
+        raise DefinitionInvalid([{"loc": ["id"], "msg": "must equal the model id in the path",
+                                  "type": "value_error"}])
+
+
+def update_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUID | None,
+                 model_in: ModelIn, dry_run: bool, allow_destructive: bool) -> tuple[Row, sync.Plan]:
+    """Change name and definition and sync the database to it (or only plan, for a dry run)."""
+    _check_same_id(model_id, model_in)
+    row = get_model(db=db, model_id=model_id, owner_id=owner_id)
+    validate_definition(model_in.definition)
+    target = app_database(settings=settings, row=row)
+    if dry_run:
+        return row, sync.plan(target, model_in.definition)
+    result = sync.apply(target, model_in.definition, allow_destructive=allow_destructive,
+                        backups_dir=_backups(settings))
+    db(db.app_model.id == model_id).update(
+        name=model_in.name, definition=_stored(model_in.definition),
+        version=db.app_model.version + 1,
+    )
+    return get_model(db=db, model_id=model_id, owner_id=None), result
+
+
+def sync_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUID | None,
+               dry_run: bool, allow_destructive: bool) -> sync.Plan:
+    """Bring the live database to the stored definition (or only plan it)."""
+    row = get_model(db=db, model_id=model_id, owner_id=owner_id)
+    target = app_database(settings=settings, row=row)
+    if dry_run:
+        return sync.plan(target, target.definition)
+    return sync.apply(target, target.definition, allow_destructive=allow_destructive,
+                      backups_dir=_backups(settings))
+
+
+def delete_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUID | None) -> None:
+    """Drop the model's database and forget the model."""
+    row = get_model(db=db, model_id=model_id, owner_id=owner_id)
+    store.drop(app_database(settings=settings, row=row))
+    db(db.app_model.id == model_id).delete()
+
+
+def mark_seeded(*, db: DAL, model_id: str) -> None:
+    """Remember when the model's database was last seeded."""
+    db(db.app_model.id == model_id).update(last_seeded_at=utcnow())
+
+
+def entity_summaries(*, db: DAL, definition: Definition) -> list[dict[str, Any]]:
+    """Each entity: type, display name, row count and the newest update (two queries each)."""
+    summaries = []
+    for entity in definition.entities:
+        table = db[entity.name]
+        newest = db(table).select(table.updated_at, orderby=~table.updated_at, limitby=(0, 1)).first()
+        summaries.append({
+            "entity_type": entity.name,
+            "display_name": entity.display_name or entity.name,
+            "record_count": db(table).count(),
+            "last_updated": newest.updated_at.isoformat() + "Z" if newest else None,
+        })
+    return summaries
+
+
+def _backups(settings: Settings) -> Path:
+    return settings.data_dir / "backups" / "apps"

@@ -1,0 +1,417 @@
+"""One database per app model: where it lives, creating and dropping it, its status and drift.
+
+SQLite: a file ``{data_dir}/apps/{model_id}.db``. PostgreSQL: a schema of the main database
+(``app_<slug>``). MySQL/MariaDB: a database of its own on the main server (same name). A model's
+tables are never visible from another model's connection: SQLAlchemy connections to a
+PostgreSQL app schema are pinned to it by ``search_path``, and its PyDAL tables carry the
+schema-qualified name, so neither layer depends on the other's settings.
+
+SQLAlchemy is used here for DDL, reflection and the drift check only; rows go through PyDAL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydal import DAL
+from sqlalchemy.pool import NullPool
+
+from services.appdb.definition import MODEL_ID_PATTERN, Definition
+from services.appdb.schema import build_metadata, define_pydal
+from services.db.dal import close_dal, open_dal
+from services.db.engine import make_engine
+from services.db.parity import (
+    Finding,
+    compare_database_to_pydal,
+    compare_models_to_database,
+    compare_models_to_pydal,
+)
+from services.db.urls import DatabaseTarget, sqlite_target, with_database
+from services.errors import Conflict, Invalid, NotFound
+
+APPS_FOLDER = "apps"
+NAME_PREFIX = "app_"
+HASHED_PREFIX = "apph_"
+MAX_NAME_LENGTH = 63  # PostgreSQL's identifier limit
+MYSQL_MAX_NAME_LENGTH = 64
+_SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+SYNC_FIX = "sync the app database (POST .../app-database/sync) or recreate the model"
+BUILD_FIX = "make build_metadata and define_pydal (services/appdb/schema.py) agree"
+
+
+@dataclass(frozen=True)
+class AppDatabase:
+    """Where one model's data lives and the definition its schema is built from."""
+
+    model_id: str
+    definition: Definition
+    target: DatabaseTarget  # the SQLite file, the main PostgreSQL database, or the MySQL database
+    schema: str | None  # the PostgreSQL schema; None elsewhere
+    family: str
+
+    @property
+    def label(self) -> str:
+        """Where it lives, for messages (no password)."""
+        if self.family == "sqlite":
+            return str(self.target.sqlite_path)
+        if self.schema:
+            return f"schema {self.schema} of {self.target.render()}"
+        return self.target.render()
+
+
+def database_name(*, model_id: str) -> str:
+    """The PostgreSQL schema or MySQL database name of a model (distinct ids give distinct names).
+
+    A lower-case id gives ``app_<id with '-' as '_'>``, which no two such ids share. Any other id
+    (upper case, or too long) gives ``apph_<start>_<12 hex of its SHA-256>``: the other prefix
+    keeps it apart from the first kind, and the hash apart from ids that differ only in case.
+    """
+    _check_model_id(model_id)
+    slug = model_id.replace("-", "_")
+    if slug == slug.lower() and len(NAME_PREFIX) + len(slug) <= MAX_NAME_LENGTH:
+        return NAME_PREFIX + slug
+    digest = hashlib.sha256(model_id.encode()).hexdigest()[:12]
+    head = slug.lower()[: MAX_NAME_LENGTH - len(HASHED_PREFIX) - 1 - len(digest)]
+    return f"{HASHED_PREFIX}{head}_{digest}"
+
+
+def _check_model_id(model_id: str) -> None:
+    # The id ends up in a file name and in SQL identifiers: never trust the caller on it.
+    if not re.fullmatch(MODEL_ID_PATTERN, model_id):
+        raise Invalid(f"model id {model_id!r} does not match {MODEL_ID_PATTERN}")
+
+
+def locate(
+    *, main: DatabaseTarget, data_dir: Path, model_id: str, definition: Definition
+) -> AppDatabase:
+    """Where the model's database lives, next to the main database ``main``."""
+    _check_model_id(model_id)
+    if main.family == "sqlite":
+        path = Path(data_dir) / APPS_FOLDER / f"{model_id}.db"
+        return AppDatabase(model_id, definition, sqlite_target(path), None, "sqlite")
+    name = database_name(model_id=model_id)
+    if main.family == "postgresql":
+        return AppDatabase(model_id, definition, main, name, "postgresql")
+    database = server_database_name(main_database=main.sa_url.database, model_id=model_id)
+    return AppDatabase(model_id, definition, with_database(main, database), None, main.family)
+
+
+def server_database_name(*, main_database: str, model_id: str) -> str:
+    """The MySQL/MariaDB database of a model: ``<main database>__<database_name>``.
+
+    Databases are server-wide there, so the main database's name keeps two services sharing
+    a server apart; a combined name that is too long or unusual becomes a hash of both.
+    """
+    name = f"{main_database}__{database_name(model_id=model_id)}"
+    if len(name) <= MYSQL_MAX_NAME_LENGTH and re.fullmatch(r"[a-z0-9_]+", name):
+        return name
+    digest = hashlib.sha256(f"{main_database}\0{model_id}".encode()).hexdigest()[:16]
+    return f"{HASHED_PREFIX}{model_id.lower().replace('-', '_')[:30]}_{digest}"
+
+
+def with_definition(app_db: AppDatabase, definition: Definition) -> AppDatabase:
+    """The same database described by another definition (after a sync)."""
+    return replace(app_db, definition=definition)
+
+
+def schema_version(definition: Definition) -> str:
+    """A short hash of the definition's JSON: equal definitions, equal versions."""
+    text = json.dumps(
+        definition.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def model_metadata(definition: Definition) -> sa.MetaData:
+    """The model's SQLAlchemy tables, unqualified: app connections are pinned to their schema."""
+    return build_metadata(definition)
+
+
+# --------------------------------------------------------------------------- connections
+
+
+def _quote(name: str) -> str:
+    # Names come from database_name() only ([a-z0-9_]), so quoting is belt and braces.
+    return '"' + name.replace('"', '""') + '"'
+
+
+def app_engine(app_db: AppDatabase) -> sa.Engine:
+    """An engine on the model's database; on PostgreSQL every connection is pinned to its schema.
+
+    Only the app schema (then pg_catalog) is on the search path, so unqualified DDL lands in
+    it, reflection sees only its tables, and a missing schema makes CREATE TABLE fail instead
+    of writing into ``public``. Callers dispose the engine.
+    """
+    engine = make_engine(app_db.target)
+    if app_db.schema is not None:
+        pin = f"SET search_path TO {_quote(app_db.schema)}, pg_catalog"
+
+        @sa.event.listens_for(engine, "connect")
+        def _pin(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute(pin)
+            cursor.close()
+            # psycopg2 opened a transaction for the SET; keep it (session-level) and end it.
+            dbapi_connection.commit()
+
+    return engine
+
+
+@contextmanager
+def connect(app_db: AppDatabase) -> Iterator[sa.Connection]:
+    """A SQLAlchemy connection on the model's database (DDL and inspection only)."""
+    engine = app_engine(app_db)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def _server_engine(app_db: AppDatabase) -> sa.Engine:
+    # MySQL: a connection to the server with no database selected, for CREATE/DROP DATABASE.
+    url = app_db.target.sa_url._replace(database=None)  # URL.set() cannot clear a field
+    return sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+
+def exists(app_db: AppDatabase) -> bool:
+    """Whether the model's database (file, schema or database) exists."""
+    if app_db.family == "sqlite":
+        path = app_db.target.sqlite_path
+        return path is not None and path.exists()
+    if app_db.family == "postgresql":
+        engine = make_engine(app_db.target)
+        query = "SELECT 1 FROM information_schema.schemata WHERE schema_name = :name"
+        name = app_db.schema
+    else:
+        engine = _server_engine(app_db)
+        query = "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :name"
+        name = app_db.target.sa_url.database
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text(query), {"name": name}).first() is not None
+    finally:
+        engine.dispose()
+
+
+def ensure_schema(connection: sa.Connection, app_db: AppDatabase) -> None:
+    """On PostgreSQL, create the app schema if needed and check DDL will land in it."""
+    if app_db.schema is None:
+        return
+    connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {_quote(app_db.schema)}")
+    current = connection.exec_driver_sql("SELECT current_schema()").scalar()
+    if current != app_db.schema:
+        raise RuntimeError(f"DDL would go to schema {current!r}, not {app_db.schema!r}")
+
+
+# --------------------------------------------------------------------------- create, drop
+
+
+def create(app_db: AppDatabase) -> None:
+    """Create the model's database and all its tables; a no-op if it exists and matches.
+
+    Raises Conflict when the database exists with tables that differ from the definition
+    (a sync, not a create, changes a schema).
+    """
+    existed = exists(app_db)
+    if existed and _has_tables(app_db):
+        found = differences(app_db)
+        if found:
+            raise Conflict(
+                f"the app database of model {app_db.model_id!r} already exists with another "
+                f"schema ({len(found)} difference(s)); sync it instead: " + "; ".join(found[:5])
+            )
+        return
+    if app_db.family == "sqlite":
+        app_db.target.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    elif app_db.family == "mysql" and not existed:
+        engine = _server_engine(app_db)
+        try:
+            with engine.connect() as connection:
+                quoted = engine.dialect.identifier_preparer.quote(app_db.target.sa_url.database)
+                connection.exec_driver_sql(
+                    f"CREATE DATABASE IF NOT EXISTS {quoted} "
+                    "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                )
+        finally:
+            engine.dispose()
+    try:
+        engine = app_engine(app_db)
+        try:
+            # One transaction: SQLite (see make_engine) and PostgreSQL roll DDL back on error.
+            with engine.begin() as connection:
+                ensure_schema(connection, app_db)
+                model_metadata(app_db.definition).create_all(connection)
+        finally:
+            engine.dispose()
+    except BaseException:
+        if not existed:
+            # MySQL DDL is not transactional, and an SQLite file stays behind: clean up.
+            with suppress(Exception):
+                drop(app_db)
+        raise
+
+
+def _has_tables(app_db: AppDatabase) -> bool:
+    with connect(app_db) as connection:
+        return bool(sa.inspect(connection).get_table_names())
+
+
+def drop(app_db: AppDatabase) -> None:
+    """Drop the model's database: the file (and its -wal/-shm), the schema, or the database.
+
+    Close every DAL on it first: an open PostgreSQL transaction on its tables blocks the drop.
+    """
+    if app_db.family == "sqlite":
+        path = app_db.target.sqlite_path
+        for suffix in _SQLITE_SUFFIXES:
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    if app_db.family == "postgresql":
+        engine = make_engine(app_db.target)
+        statement = f"DROP SCHEMA IF EXISTS {_quote(app_db.schema)} CASCADE"
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(statement)
+        finally:
+            engine.dispose()
+        return
+    engine = _server_engine(app_db)
+    try:
+        with engine.connect() as connection:
+            quoted = engine.dialect.identifier_preparer.quote(app_db.target.sa_url.database)
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def open_rows_dal(app_db: AppDatabase) -> DAL:
+    """A DAL on the model's database with its PyDAL tables defined; close it with close_dal.
+
+    Raises NotFound for a missing SQLite file (opening it would create an empty one).
+    """
+    if app_db.family == "sqlite" and not exists(app_db):
+        raise NotFound(f"the app database of model {app_db.model_id!r} does not exist")
+    db = open_dal(app_db.target, define=False)
+    try:
+        define_pydal(db, app_db.definition, app_db.family, schema=app_db.schema)
+    except BaseException:
+        close_dal(db)
+        raise
+    return db
+
+
+# --------------------------------------------------------------------------- status, drift
+
+
+def differences(app_db: AppDatabase) -> list[str]:
+    """Every way the live database, the definition's tables and its PyDAL tables disagree."""
+    if not exists(app_db):
+        return [f"the app database of model {app_db.model_id!r} does not exist ({app_db.label})"]
+    metadata = model_metadata(app_db.definition)
+    db = open_rows_dal(app_db)
+    try:
+        findings = [replace(f, fix=BUILD_FIX) for f in compare_models_to_pydal(metadata, db)]
+        with connect(app_db) as connection:
+            # Alembic's comparison (compare_metadata, types included) plus enum members.
+            findings += [
+                _reworded(f, check="definition-vs-database")
+                for f in compare_models_to_database(metadata, connection)
+            ]
+            findings += [_reworded(f) for f in compare_database_to_pydal(connection, db)]
+    finally:
+        close_dal(db)
+    return [str(f) for f in findings]
+
+
+def _reworded(finding: Finding, check: str | None = None) -> Finding:
+    # The parity check speaks of the main database's migrations; here the fix is a sync.
+    def say(text: str) -> str:
+        return (text.replace("migrations do not create it", "the app database lacks it")
+                .replace("migrations create it", "the app database has it")
+                .replace("migrated database", "app database"))
+
+    return replace(finding, check=check or finding.check, left=say(finding.left),
+                   right=say(finding.right), fix=SYNC_FIX)
+
+
+def in_sync(app_db: AppDatabase) -> bool:
+    """True when the live database, the definition and its PyDAL tables all agree."""
+    return not differences(app_db)
+
+
+def size_bytes(app_db: AppDatabase) -> int:
+    """Bytes on disk: the SQLite file and its WAL, or the tables and indexes on a server."""
+    if app_db.family == "sqlite":
+        path = app_db.target.sqlite_path
+        return sum(
+            Path(f"{path}{suffix}").stat().st_size
+            for suffix in ("", "-wal")
+            if Path(f"{path}{suffix}").exists()
+        )
+    if app_db.family == "postgresql":
+        query = (
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'm')"
+        )
+        params = {"schema": app_db.schema}
+    else:
+        query = (
+            "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE()"
+        )
+        params = {}
+    with connect(app_db) as connection:
+        return int(connection.execute(sa.text(query), params).scalar() or 0)
+
+
+def entity_counts(*, db: DAL, definition: Definition) -> dict[str, int | None]:
+    """Rows per entity through PyDAL; None for an entity whose table cannot be read."""
+    counts: dict[str, int | None] = {}
+    for entity in definition.entities:
+        table = db[entity.name]
+        try:
+            counts[entity.name] = db(table.id != None).count()  # noqa: E711 - PyDAL's IS NOT NULL
+        except Exception:  # noqa: BLE001 - a missing table is reported as None, not a 500
+            db.rollback()
+            counts[entity.name] = None
+    db.rollback()
+    return counts
+
+
+def status(app_db: AppDatabase, *, last_seeded: Any = None) -> dict:
+    """exists, total_entities, entity_counts, last_seeded, schema_version, size_bytes, in_sync."""
+    # total_entities is the number of rows over all entities; entity_counts has one per entity.
+    report = {
+        "exists": exists(app_db),
+        "total_entities": 0,
+        "entity_counts": {},
+        "last_seeded": last_seeded,
+        "schema_version": schema_version(app_db.definition),
+        "size_bytes": 0,
+        "in_sync": False,
+    }
+    if not report["exists"]:
+        return report
+    db = open_rows_dal(app_db)
+    try:
+        counts = entity_counts(db=db, definition=app_db.definition)
+    finally:
+        close_dal(db)
+    report["entity_counts"] = counts
+    report["total_entities"] = sum(n for n in counts.values() if n)
+    report["size_bytes"] = size_bytes(app_db)
+    report["in_sync"] = in_sync(app_db)
+    return report
