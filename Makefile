@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench lint clean
+.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench lint clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -69,7 +69,10 @@ bench-api: $(STAMP) ## Benchmark the HTTP API under waitress (wrk, else a Python
 bench-startup: $(STAMP) ## Benchmark start-up (spawn to ready line and to health) and idle RSS: python -m app vs the sidecar executable
 	$(PY) -m bench.bench_startup $(BENCH_STARTUP_ARGS)
 
-bench: bench-core bench-api bench-startup ## Run every benchmark
+bench-seed: $(STAMP) ## Benchmark python -m app seed: 100,000 linked rows over 5 entities (time, peak RSS, Faker's share) vs raw sqlite3
+	$(PY) -m bench.bench_seed $(BENCH_SEED_ARGS)
+
+bench: bench-core bench-api bench-startup bench-seed ## Run every benchmark
 
 lint: $(STAMP) ## Lint with ruff when it is installed
 	$(PY) -m ruff check app services tests bench alembic

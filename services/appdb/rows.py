@@ -98,7 +98,7 @@ class EntityPlan:
     links: dict[str, JoinTable]  # ManyToMany lists on this entity's rows, by relationship name
 
 
-SYSTEM_COLUMNS = {
+_SYSTEM_COLUMNS = {
     "id": Column("id", "Reference", required=True, unique=True),
     "created_at": Column("created_at", "DateTime", required=True),
     "updated_at": Column("updated_at", "DateTime", required=True),
@@ -332,7 +332,7 @@ def _parse_sort(table: Table, plan: EntityPlan, sort: str | Sequence[str] | None
             continue
         descending = key.startswith("-")
         name = key[1:] if key[:1] in ("-", "+") else key
-        column = SYSTEM_COLUMNS.get(name) or plan.columns.get(name)
+        column = _SYSTEM_COLUMNS.get(name) or plan.columns.get(name)
         if column is None:
             problems.append(problem(loc, f"unknown sort key {key!r}", "unknown_sort_key"))
             continue
@@ -368,7 +368,7 @@ def _filter_query(table: Table, plan: EntityPlan, filters: Mapping[str, str] | N
             problems.append(problem(["query"], "filter names must be strings", "string_type"))
             continue
         name, _, op = key.rpartition(".") if "." in key else (key, "", "eq")
-        column = SYSTEM_COLUMNS.get(name) or plan.columns.get(name)
+        column = _SYSTEM_COLUMNS.get(name) or plan.columns.get(name)
         if column is None:
             problems.append(problem(loc, f"unknown field {name!r}", "unknown_field"))
             continue
@@ -600,7 +600,7 @@ def _check_unique(db: DAL, plan: EntityPlan, values: dict[str, Any],
     table = _table(db, plan.name)
     problems = []
     for name, value in values.items():
-        column = plan.columns.get(name) or SYSTEM_COLUMNS.get(name)
+        column = plan.columns.get(name) or _SYSTEM_COLUMNS.get(name)
         if value is None or not column.unique:
             continue
         query = table[name] == value
