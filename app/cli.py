@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--parent-pid", type=int, help="exit when this process dies")
     serve.add_argument("--threads", type=int, default=4, help="waitress worker threads")
+    serve.add_argument(
+        "--stop-on-stdin-eof", action="store_true",
+        help="also stop when stdin closes or reads a 'stop' line (a graceful stop on Windows)",
+    )
 
     migrate = sub.add_parser("migrate", help="migrate the database to head (or a revision)")
     _settings_options(migrate)
@@ -204,7 +208,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         app = create_app(settings)
         try:
             serve(app, settings, threads=args.threads, parent_pid=args.parent_pid,
-                  revision=revision)
+                  revision=revision, stop_on_stdin=args.stop_on_stdin_eof)
         finally:
             close_db(app)
             checkpoint_sqlite(settings.database)

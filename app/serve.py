@@ -40,11 +40,26 @@ def watch_parent(pid: int, stop: threading.Event, on_death) -> threading.Thread:
     return thread
 
 
+def watch_stdin(on_stop) -> threading.Thread:
+    """Call ``on_stop`` when stdin reaches EOF or reads a line "stop"."""
+
+    def _watch() -> None:
+        for line in sys.stdin:
+            if line.strip() == "stop":
+                break
+        on_stop("stdin closed or 'stop' received")
+
+    thread = threading.Thread(target=_watch, name="stdin-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def _busy_channels(server) -> list:
     return [c for c in list(server.active_channels.values()) if c.requests or c.total_outbufs_len]
 
 
-def serve(app, settings: Settings, *, threads: int, parent_pid: int | None, revision: str) -> None:
+def serve(app, settings: Settings, *, threads: int, parent_pid: int | None, revision: str,
+          stop_on_stdin: bool = False) -> None:
     """Listen, print the ready line, and serve until asked to stop; then drain and return."""
     server = create_server(app, host=settings.host, port=settings.port, threads=threads,
                            ident="local-data-service", clear_untrusted_proxy_headers=True)
@@ -67,6 +82,8 @@ def serve(app, settings: Settings, *, threads: int, parent_pid: int | None, revi
         signal.signal(signum, lambda n, _f: request_stop(signal.Signals(n).name))
     if parent_pid is not None:
         watch_parent(parent_pid, stop, request_stop)
+    if stop_on_stdin:
+        watch_stdin(request_stop)
 
     host = server.effective_host
     url_host = f"[{host}]" if ":" in str(host) else host

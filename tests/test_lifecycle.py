@@ -252,3 +252,24 @@ def test_refuses_to_serve_a_schema_out_of_parity(tmp_path):
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and result.stdout == ""
     assert "schema parity check failed" in result.stderr and "item.priority" in result.stderr
+
+
+def test_stop_line_on_stdin_stops_gracefully(tmp_path):
+    # Windows has no SIGTERM: the parent can write "stop" (or close stdin) instead.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", "0", "--data-dir", str(tmp_path),
+         "--stop-on-stdin-eof"],
+        cwd=ROOT, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        json.loads(proc.stdout.readline())
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            pipe.close()
+

@@ -26,6 +26,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config for this repository, optionally bound to a live connection."""
     config = Config(str(ALEMBIC_INI))
     config.set_main_option("script_location", str(ROOT / "alembic"))
+    # alembic.ini's prepend_sys_path = . serves the `alembic` command run from the repository
+    # root; from code it would put the process's working directory first on sys.path.
+    config.set_main_option("prepend_sys_path", "")
     if connection is not None:
         config.attributes["connection"] = connection
     return config
