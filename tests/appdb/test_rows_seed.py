@@ -540,11 +540,11 @@ def test_seed_values_fit_their_names_and_types(mdb):
         date.fromisoformat(c["joined_on"])
         assert c["first_name"] and c["first_name"][0].isupper()
     for p in all_rows(mdb, "product"):
-        assert 1 <= p["price"] <= 1000 and round(p["price"], 2) == p["price"]
+        assert p["price"] >= 1 and p["price"] <= 1000 and round(p["price"], 2) == p["price"]
         assert isinstance(p["tags"], list) and isinstance(p["specs"], dict)
         assert p["title"]
     for o in all_rows(mdb, "purchase"):
-        assert 1 <= o["quantity"] <= 100
+        assert o["quantity"] >= 1 and o["quantity"] <= 100
         datetime.fromisoformat(o["placed_at"])
     stamps = [c["created_at"] for c in customers]
     assert all(c["created_at"] == c["updated_at"] for c in customers)
