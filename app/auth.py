@@ -16,7 +16,7 @@ from app.db import get_db
 from app.errors import json_error
 from services import security, users
 from services.config import Settings
-from services.errors import Forbidden, Invalid, NotFound
+from services.errors import Forbidden, Invalid
 
 PUBLIC_ENDPOINTS = frozenset({
     "login.login_access_token",
@@ -134,9 +134,3 @@ def current_token() -> dict | None:
         return None
     return get_jwt()
 
-
-def user_must_exist(user: Row | None) -> Row:
-    """Raise NotFound for a missing user."""
-    if user is None:
-        raise NotFound("User not found")
-    return user

@@ -51,13 +51,10 @@ from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parents[1]
+from bench.sidecar_build import SOURCE_DIRS, REPO, exe_name, newest_source, pyinstaller_command
+
 RESULTS_DIR = REPO / "bench" / "results"
-APP_NAME = "local-data-service"
-SPEC = REPO / "sidecar.spec"
 HEALTH = "/api/v1/utils/health-check/"
-SOURCE_DIRS = ("app", "services", "alembic")
-SOURCE_FILES = ("sidecar.spec", "alembic.ini", "requirements.txt")
 SCRUBBED_ENV = (
     "DATA_DIR", "DATABASE_URL", "DATABASE_NAME", "HOST", "PORT", "AUTH_REQUIRED", "LOG_LEVEL",
     "LAUNCH_TOKEN", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "SIDECAR_TARGET_TRIPLE",
@@ -72,36 +69,8 @@ STATES = ("fresh", "migrated")
 # --------------------------------------------------------------------------- the executable
 
 
-def target_triple() -> str:
-    """The Rust target triple of this machine (the suffix sidecar.spec gives the executable)."""
-    override = os.environ.get("SIDECAR_TARGET_TRIPLE", "").strip()
-    if override:
-        return override
-    machine = platform.machine().lower()
-    arch = {"amd64": "x86_64", "x86_64": "x86_64", "x64": "x86_64",
-            "arm64": "aarch64", "aarch64": "aarch64"}[machine]
-    if sys.platform == "darwin":
-        return f"{arch}-apple-darwin"
-    if sys.platform == "win32":
-        return f"{arch}-pc-windows-msvc"
-    return f"{arch}-unknown-linux-gnu"
-
-
 def default_exe() -> Path:
-    suffix = ".exe" if sys.platform == "win32" else ""
-    return REPO / "dist" / f"{APP_NAME}-{target_triple()}{suffix}"
-
-
-def newest_source() -> tuple[float, Path]:
-    newest = (0.0, SPEC)
-    paths = [REPO / name for name in SOURCE_FILES]
-    for folder in SOURCE_DIRS:
-        paths += [p for p in (REPO / folder).rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
-    for path in paths:
-        if path.exists():
-            newest = max(newest, (path.stat().st_mtime, path))
-    return newest
+    return REPO / "dist" / exe_name()
 
 
 def ensure_exe(exe: Path, rebuild: bool) -> str:
@@ -118,11 +87,7 @@ def ensure_exe(exe: Path, rebuild: bool) -> str:
     print(f"bench-startup: {exe.name} is {reason}; building it with PyInstaller (sidecar.spec)",
           flush=True)
     started = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-         "--distpath", str(exe.parent), "--workpath", str(REPO / "build"), str(SPEC)],
-        cwd=REPO, check=True,
-    )
+    subprocess.run(pyinstaller_command(exe.parent, REPO / "build"), cwd=REPO, check=True)
     if not exe.is_file():
         raise SystemExit(f"bench-startup: PyInstaller did not produce {exe}")
     return f"built {exe.name} in {time.monotonic() - started:.1f} s ({reason})"

@@ -98,14 +98,12 @@ class LoginForm(Input):
     password: _text(0, 128)  # type: ignore[valid-type]
 
 
-class NewPassword(Input):
+class UpdatePassword(Input):
     """Own password change."""
 
     current_password: Password
     new_password: Password
 
-
-UpdatePassword = NewPassword
 
 
 # ----------------------------------------------------------------------------- users

@@ -28,12 +28,9 @@ import psutil
 import pytest
 from filelock import FileLock
 
-ROOT = Path(__file__).resolve().parents[1]
-APP_NAME = "local-data-service"
-SPEC = ROOT / "sidecar.spec"
-# Everything whose change changes the executable (the spec bundles alembic.ini and alembic/).
-SOURCE_DIRS = ("app", "services", "alembic")
-SOURCE_FILES = ("sidecar.spec", "alembic.ini", "requirements.txt")
+from bench.sidecar_build import REPO as ROOT
+from bench.sidecar_build import exe_name, newest_source, pyinstaller_command
+
 BUILD_TIMEOUT_S = 900
 READY_TIMEOUT_S = 60
 HEALTH = "/api/v1/utils/health-check/"
@@ -50,45 +47,12 @@ pytestmark = [
 # --------------------------------------------------------------------------- the executable
 
 
-def target_triple() -> str:
-    """The Rust target triple of this machine (the suffix sidecar.spec gives the executable)."""
-    override = os.environ.get("SIDECAR_TARGET_TRIPLE", "").strip()
-    if override:
-        return override
-    machine = platform.machine().lower()
-    arch = {"amd64": "x86_64", "x86_64": "x86_64", "x64": "x86_64",
-            "arm64": "aarch64", "aarch64": "aarch64"}[machine]
-    if sys.platform == "darwin":
-        return f"{arch}-apple-darwin"
-    if sys.platform == "win32":
-        return f"{arch}-pc-windows-msvc"
-    return f"{arch}-unknown-linux-gnu"
-
-
-def exe_name() -> str:
-    return f"{APP_NAME}-{target_triple()}" + (".exe" if sys.platform == "win32" else "")
-
-
-def newest_source_mtime() -> tuple[float, Path]:
-    """The newest modification time among the files the executable is built from."""
-    newest = (0.0, SPEC)
-    paths = [ROOT / name for name in SOURCE_FILES]
-    for folder in SOURCE_DIRS:
-        paths += [p for p in (ROOT / folder).rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
-    for path in paths:
-        if path.exists():
-            newest = max(newest, (path.stat().st_mtime, path))
-    return newest
-
-
 def build(dist: Path, work: Path, log: Path) -> Path:
     """Run PyInstaller on sidecar.spec into ``dist``; fail the test (never skip) when it cannot."""
     if importlib.util.find_spec("PyInstaller") is None:
         pytest.fail("PyInstaller is not installed in this environment; requirements-dev.txt pins "
                     "it (make install, or pip install -r requirements-dev.txt)", pytrace=False)
-    command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-               "--distpath", str(dist), "--workpath", str(work), str(SPEC)]
+    command = pyinstaller_command(dist, work)
     started = time.monotonic()
     with open(log, "wb") as out:
         result = subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
@@ -107,7 +71,7 @@ def build(dist: Path, work: Path, log: Path) -> Path:
 def sidecar_exe(tmp_path_factory) -> Path:
     """The executable: dist/'s when up to date, else one built once for the whole session."""
     prebuilt = ROOT / "dist" / exe_name()
-    newest, _ = newest_source_mtime()
+    newest, _ = newest_source()
     if prebuilt.is_file() and prebuilt.stat().st_mtime > newest:
         return prebuilt
     base = tmp_path_factory.getbasetemp()

@@ -7,7 +7,7 @@ from app.auth import current_superuser, current_user
 from app.db import get_db
 from app.http import respond
 from services import users
-from services.errors import Forbidden
+from services.errors import Forbidden, NotFound
 from services.schemas import (
     Message,
     PageQuery,
@@ -93,8 +93,6 @@ def read_user_by_id(path: UserIdPath):
         raise Forbidden("The user doesn't have enough privileges")
     found = users.get_user(db=get_db(), user_id=path.user_id)
     if found is None:
-        from services.errors import NotFound
-
         raise NotFound("User not found")
     return respond(users.to_public(found))
 

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydal.objects import Row, Table
+from pydal.objects import Row
 
 
 def row_dict(row: Row, fields: tuple[str, ...]) -> dict[str, Any]:
     """The named fields of a row as a plain dict (PyDAL's as_dict drops UUID values)."""
     return {name: row[name] for name in fields}
-
-
-def select_fields(table: Table, fields: tuple[str, ...]) -> list:
-    """PyDAL Field objects for the named columns."""
-    return [table[name] for name in fields]
 
 
 def is_integrity_error(exc: BaseException) -> bool:
