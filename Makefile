@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench lint clean
+.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench wrk lint clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -21,6 +21,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 install: $(STAMP) ## Create .venv and install the pinned requirements
+
+# Benchmarks only: the FastAPI + SQLModel peer and matplotlib, on top of requirements-dev.txt.
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	touch $@
 
 run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite)
 	$(PY) -m app serve --data-dir $(DATA_DIR)
@@ -54,25 +60,29 @@ sidecar: $(STAMP) ## Build the one-file sidecar executable dist/local-data-servi
 bench-core: $(STAMP) ## Benchmark PyDAL batch inserts against raw sqlite3, and one parity run
 	$(PY) -m bench.bench_core
 
-bench-api: $(STAMP) ## Benchmark the HTTP API under waitress (wrk, else a Python client) against a constant Flask endpoint
+wrk: ## Install wrk (the HTTP load generator) when missing: apt-get as root, else say how
 	@command -v wrk >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "bench-api: wrk not found; apt-get install -y wrk"; \
+	    echo "wrk not found; apt-get install -y wrk"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk \
-	      || echo "bench-api: installing wrk failed; the Python load generator will be used"; \
+	      || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; } \
+	      || echo "installing wrk failed; the Python load generator will be used"; \
 	  else \
-	    echo "bench-api: wrk not found (install it as root: apt-get install -y wrk);" \
+	    echo "wrk not found (install it as root: apt-get install -y wrk);" \
 	      "the Python load generator will be used"; \
 	  fi; }
+
+bench-api: $(BENCH_STAMP) wrk ## Benchmark the HTTP API (wrk) against the FastAPI+SQLModel peer, a constant Flask endpoint and raw sqlite3
 	$(PY) -m bench.bench_api $(BENCH_API_ARGS)
 
-bench-startup: $(STAMP) ## Benchmark start-up (spawn to ready line and to health) and idle RSS: python -m app vs the sidecar executable
+bench-startup: $(BENCH_STAMP) ## Benchmark start-up (spawn to ready line and to health) and idle RSS: python -m app vs the sidecar executable and the peer
 	$(PY) -m bench.bench_startup $(BENCH_STARTUP_ARGS)
 
 bench-seed: $(STAMP) ## Benchmark python -m app seed: 100,000 linked rows over 5 entities (time, peak RSS, Faker's share) vs raw sqlite3
 	$(PY) -m bench.bench_seed $(BENCH_SEED_ARGS)
 
-bench: bench-core bench-api bench-startup bench-seed ## Run every benchmark
+bench: $(BENCH_STAMP) wrk ## Run every benchmark, print one table (service, peer, ceiling, ratios, targets) and chart; BENCH_QUICK=1 for a smoke run
+	BENCH_QUICK=$(BENCH_QUICK) $(PY) -m bench.bench_all $(BENCH_ARGS)
 
 lint: $(STAMP) ## Lint with ruff when it is installed
 	$(PY) -m ruff check app services tests bench alembic

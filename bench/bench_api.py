@@ -1,15 +1,24 @@
-"""Benchmark the HTTP API under waitress against a bare Flask+waitress constant endpoint.
+"""Benchmark the HTTP API under waitress against its peer and its ceilings, side by side.
 
-Starts ``python -m app serve`` on a fresh temporary data dir (SQLite) and ``python -m
-bench.const_app`` with the same waitress thread count, seeds items through the API, then drives
-``GET /items/{id}``, ``GET /items/?limit=50``, ``POST /items/`` and the constant endpoint at each
-concurrency with wrk (or, when wrk is missing, a small threaded Python client), and prints one
-table of medians: requests/s, p50 and p99 latency, errors, and the ratio to the constant endpoint
-at the same concurrency. The table is also written to ``bench/results/api-<UTC stamp>.txt``.
+Starts ``python -m app serve`` on a fresh temporary data dir (SQLite), the peer ``python -m
+bench.peer serve`` (FastAPI + SQLModel under uvicorn, the seed design's stack, on its own fresh
+SQLite file) and ``python -m bench.const_app`` (a bare Flask+waitress constant endpoint with the
+service's thread count), seeds the same number of items into the service and the peer through
+their APIs, checks that both answer in the same shape over the same schema, then drives ``GET
+/items/{id}``, ``GET /items/?limit=50`` and ``POST /items/`` on both, and the constant endpoint,
+at each concurrency with wrk (or, when wrk is missing, a small threaded Python client), with the
+service and the peer interleaved run by run. The 50-row page also gets a raw ceiling: the same
+page read with raw sqlite3 from the service's database file and encoded to the same JSON bytes in
+one thread of this process, in a loop (pages/s stand for requests/s).
+
+It prints one table of medians: requests/s, p50 and p99 latency, errors, and the ratios to the
+peer and to the ceiling at the same concurrency. The table goes to ``bench/results/api-<UTC
+stamp>.txt``; ``--json PATH`` also writes the figures as JSON (for bench/bench_all.py).
 
 Every response is counted: non-2xx statuses and socket errors are reported per cell, and after
 each POST run the item count must have risen by the POSTs the generator saw succeed. Any error
-makes the exit status 1 (after the table is printed), so a run cannot silently measure errors.
+(or a peer whose schema or answers differ in shape from the service's) makes the exit status 1,
+after the table is printed, so a run cannot silently measure errors.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ API = "/api/v1"
 # change what a request does; the children run without them.
 SCRUBBED_ENV = (
     "DATA_DIR", "DATABASE_URL", "DATABASE_NAME", "HOST", "PORT", "AUTH_REQUIRED", "LOG_LEVEL",
+    "LAUNCH_TOKEN",
 )
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -52,6 +62,10 @@ WRK_TIMEOUT = "10s"  # wrk's default of 2 s would turn slow responses into "time
 POST_BODY = json.dumps({"title": "bench post", "description": "written by the load generator"})
 OTHER_LOAD_CORES = 0.25  # runs where other processes used more CPU than this are flagged
 P99_SPIKE = 3.0  # a repeat whose p99 exceeds the median p99 by this factor is listed as a spike
+PAGE = 50  # rows in the page the list endpoint and its raw ceiling read
+SERVICE_DB = "app.db"
+PEER_DB = "peer.db"  # bench/peer/__main__.py's file name in its data dir
+COMPARED_TABLES = ("user", "item")
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -59,9 +73,10 @@ P99_SPIKE = 3.0  # a repeat whose p99 exceeds the median p99 by this factor is l
 
 @dataclass(frozen=True)
 class Endpoint:
-    key: str
+    key: str  # unique per endpoint and server
+    kind: str  # "const", "get_id", "list" or "post": what is compared across servers
     label: str
-    server: str  # "const" or "service"
+    server: str  # "const", "service" or "peer"
     method: str
     paths: tuple[str, ...]  # one, or several cycled through (each connection its own offset)
     body: str | None = None
@@ -71,15 +86,29 @@ class Endpoint:
         return self.method == "POST"
 
 
-def endpoints(ids: list[str]) -> list[Endpoint]:
-    return [
-        Endpoint("const", f"GET {CONST_PATH} (ceiling)", "const", "GET", (CONST_PATH,)),
-        Endpoint("get_id", "GET /items/{id}", "service", "GET",
-                 tuple(f"{API}/items/{i}" for i in ids)),
-        Endpoint("list", "GET /items/?limit=50", "service", "GET",
-                 (f"{API}/items/?skip=0&limit=50",)),
-        Endpoint("post", "POST /items/", "service", "POST", (f"{API}/items/",), POST_BODY),
-    ]
+KINDS = {
+    "const": f"GET {CONST_PATH}",
+    "get_id": "GET /items/{id}",
+    "list": f"GET /items/?limit={PAGE}",
+    "post": "POST /items/",
+}
+
+
+def endpoints(ids: list[str], peer_ids: list[str] | None = None) -> list[Endpoint]:
+    """The constant endpoint, then each item endpoint on the service and (with ids) the peer."""
+    eps = [Endpoint("const", "const", KINDS["const"], "const", "GET", (CONST_PATH,))]
+    for kind in ("get_id", "list", "post"):
+        for server, prefix, some in (("service", "", ids), ("peer", "peer_", peer_ids)):
+            if some is None:
+                continue
+            if kind == "get_id":
+                paths, method, body = tuple(f"{API}/items/{i}" for i in some), "GET", None
+            elif kind == "list":
+                paths, method, body = (f"{API}/items/?skip=0&limit={PAGE}",), "GET", None
+            else:
+                paths, method, body = (f"{API}/items/",), "POST", POST_BODY
+            eps.append(Endpoint(prefix + kind, kind, KINDS[kind], server, method, paths, body))
+    return eps
 
 
 # --------------------------------------------------------------------------- servers
@@ -254,7 +283,7 @@ def settled_count(host_port: tuple[str, int], timeout: float = 10.0) -> int:
     return last
 
 
-def seed(host_port: tuple[str, int], n: int) -> list[str]:
+def seed(host_port: tuple[str, int], n: int, who: str = "service") -> list[str]:
     """POST ``n`` items on one keep-alive connection; check them back; return their ids."""
     before = item_count(host_port)
     conn = http.client.HTTPConnection(*host_port, timeout=30)
@@ -264,21 +293,146 @@ def seed(host_port: tuple[str, int], n: int) -> list[str]:
             body = json.dumps({"title": f"seed item {i}", "description": f"seeded item {i}"})
             status, data = call(host_port, "POST", f"{API}/items/", body, conn)
             if status != 200:
-                raise RuntimeError(f"seeding: POST {API}/items/ answered {status}: {data[:300]!r}")
+                raise RuntimeError(f"seeding the {who}: POST {API}/items/ answered {status}: "
+                                   f"{data[:300]!r}")
             ids.append(json.loads(data)["id"])
     finally:
         conn.close()
     after = item_count(host_port)
     if after - before != n:
-        raise RuntimeError(f"seeding: item count went {before} -> {after}, expected +{n}")
+        raise RuntimeError(f"seeding the {who}: item count went {before} -> {after}, "
+                           f"expected +{n}")
     status, data = call(host_port, "GET", f"{API}/items/{ids[n // 2]}")
     if status != 200 or json.loads(data).get("id") != ids[n // 2]:
-        raise RuntimeError(f"seeding: GET one item answered {status}: {data[:300]!r}")
-    status, data = call(host_port, "GET", f"{API}/items/?skip=0&limit=50")
+        raise RuntimeError(f"seeding the {who}: GET one item answered {status}: {data[:300]!r}")
+    status, data = call(host_port, "GET", f"{API}/items/?skip=0&limit={PAGE}")
     page = json.loads(data) if status == 200 else {}
-    if len(page.get("data", ())) != min(50, after) or page.get("count") != after:
-        raise RuntimeError(f"seeding: GET /items/?limit=50 answered {status}: {data[:300]!r}")
+    if len(page.get("data", ())) != min(PAGE, after) or page.get("count") != after:
+        raise RuntimeError(f"seeding the {who}: GET /items/?limit={PAGE} answered {status}: "
+                           f"{data[:300]!r}")
     return ids
+
+
+# --------------------------------------------------------------------------- the peer is fair
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+STAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z\Z")
+
+
+def shape(value) -> object:
+    """A JSON value's shape: keys in order, and each leaf's kind (uuid, UTC stamp, str, ...)."""
+    if isinstance(value, dict):
+        return [(k, shape(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if isinstance(value, str):
+        return "uuid" if UUID_RE.match(value) else "utc" if STAMP_RE.match(value) else "str"
+    return type(value).__name__
+
+
+def compare_answers(service: tuple[str, int], service_id: str, peer: tuple[str, int],
+                    peer_id: str) -> str:
+    """Both servers answer the benchmarked GETs and POST in the same shape, byte for byte."""
+    probes = [("GET", f"{API}/items/{{id}}", None), ("GET", f"{API}/items/?skip=0&limit=2", None),
+              ("POST", f"{API}/items/", POST_BODY)]
+    for method, path, body in probes:
+        shapes = []
+        for host_port, some_id in ((service, service_id), (peer, peer_id)):
+            status, data = call(host_port, method, path.replace("{id}", some_id), body)
+            if status != 200:
+                raise RuntimeError(f"shape check: {method} {path} answered {status}: "
+                                   f"{data[:300]!r}")
+            value = json.loads(data)
+            compact = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+            shapes.append(shape(value) if data == compact else ("not compact JSON", data[:120]))
+        if shapes[0] != shapes[1]:
+            raise RuntimeError(f"shape check: {method} {path}: the service answers {shapes[0]}, "
+                               f"the peer {shapes[1]}")
+    return ("the service and the peer answer GET /items/{id}, GET /items/ and POST /items/ "
+            "with the same keys in the same order, the same value formats and compact JSON")
+
+
+def table_schema(path: Path, table: str) -> dict[str, set]:
+    """Columns, indexes and foreign keys of ``table`` as SQLite reports them (order aside)."""
+    conn = sqlite3.connect(str(path))
+    try:
+        columns = {(r[1], r[2].upper(), r[3], r[4], r[5])
+                   for r in conn.execute(f'PRAGMA table_info("{table}")')}
+        indexes = set()
+        for _, name, unique, origin, _partial in conn.execute(f'PRAGMA index_list("{table}")'):
+            cols = tuple(r[2] for r in conn.execute(f'PRAGMA index_info("{name}")'))
+            # Automatic indexes (primary key, UNIQUE constraint) are named by SQLite: by origin.
+            indexes.add((origin if name.startswith("sqlite_autoindex") else name, unique, cols))
+        fks = {(r[2], r[3], r[4], r[6])
+               for r in conn.execute(f'PRAGMA foreign_key_list("{table}")')}
+        return {"columns": columns, "indexes": indexes, "foreign keys": fks}
+    finally:
+        conn.close()
+
+
+def compare_schemas(service_db: Path, peer_db: Path) -> list[str]:
+    """Differences between the service's and the peer's ``user`` and ``item`` tables."""
+    diffs = []
+    for table in COMPARED_TABLES:
+        ours, theirs = table_schema(service_db, table), table_schema(peer_db, table)
+        for what in ours:
+            if ours[what] != theirs[what]:
+                diffs.append(f"{table} {what}: only the service has "
+                             f"{sorted(ours[what] - theirs[what])}, only the peer has "
+                             f"{sorted(theirs[what] - ours[what])}")
+    return diffs
+
+
+# --------------------------------------------------------------------------- raw sqlite3 ceiling
+
+RAW_COUNT = "SELECT count(*) FROM item"
+RAW_PAGE = ("SELECT title, description, id, owner_id, created_at FROM item "
+            "ORDER BY created_at DESC, id LIMIT ? OFFSET 0")
+
+
+def _uuid(hex32: str) -> str:
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+
+
+def _stamp(stored: str) -> str:
+    # Stored "YYYY-MM-DD HH:MM:SS.ffffff" (naive UTC) -> RFC 3339 as the API writes it.
+    text = stored.replace(" ", "T", 1)
+    return (text[:-7] if text.endswith(".000000") else text) + "Z"
+
+
+def raw_page(conn: sqlite3.Connection) -> bytes:
+    """The list endpoint's answer for the first page, read and encoded with no framework."""
+    count = conn.execute(RAW_COUNT).fetchone()[0]
+    data = [
+        {"title": t, "description": d, "id": _uuid(i), "owner_id": _uuid(o),
+         "created_at": _stamp(c)}
+        for t, d, i, o, c in conn.execute(RAW_PAGE, (PAGE,))
+    ]
+    return json.dumps({"data": data, "count": count}, ensure_ascii=False,
+                      separators=(",", ":")).encode()
+
+
+def raw_connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def raw_page_loop(path: Path, seconds: float) -> tuple[int, float, list[float]]:
+    """Pages read and encoded in a loop for ``seconds``: (pages, elapsed, latencies in s)."""
+    conn = raw_connect(path)
+    lat = []
+    try:
+        start = now = time.perf_counter()
+        deadline = start + seconds
+        while now < deadline:
+            raw_page(conn)
+            t = time.perf_counter()
+            lat.append(t - now)
+            now = t
+        return len(lat), now - start, lat
+    finally:
+        conn.close()
 
 
 # --------------------------------------------------------------------------- results
@@ -527,15 +681,16 @@ def classify_stderr(lines: list[str]) -> tuple[int, list[str]]:
 
 
 class Bench:
-    def __init__(self, args, folder: Path, service: Server, const: Server):
+    def __init__(self, args, folder: Path, servers: dict[str, Server]):
         self.args = args
         self.folder = folder
-        self.servers = {"service": service, "const": const}
+        self.servers = servers
         self.runs: list[Run] = []
+        self.raw_runs: list[Run] = []
         self.scripts: dict[str, Path] = {}
         self.done = 0
         self.total = 0
-        self.cpu = CpuMeter([service, const])
+        self.cpu = CpuMeter(list(servers.values()))
 
     def one(self, ep: Endpoint, conns: int, rep: int, duration: int) -> Run:
         server = self.servers[ep.server]
@@ -558,6 +713,20 @@ class Bench:
         run.stderr_lines = server.stderr_since(offset)
         return run
 
+    def raw(self, path: Path, rep: int, duration: float) -> Run:
+        """The raw sqlite3 ceiling of the list page: one thread, read + encode in a loop."""
+        cpu = self.cpu.start()
+        pages, elapsed, lat = raw_page_loop(path, duration)
+        lat.sort()
+        run = Run(endpoint="raw_list", conns=1, rep=rep, rps=pages / elapsed,
+                  p50_ms=percentile(lat, 50) * 1000, p99_ms=percentile(lat, 99) * 1000,
+                  max_ms=lat[-1] * 1000, requests=pages, non2xx=0)
+        run.other_cores = self.cpu.other_cores(cpu)
+        if rep:
+            print(f"  [rep {rep}] raw sqlite3+JSON page of {PAGE}: {run.rps:,.0f} pages/s, "
+                  f"p99 {run.p99_ms:.2f} ms", file=sys.stderr, flush=True)
+        return run
+
     def check_posts(self, run: Run, server: Server, before: int) -> None:
         after = settled_count(server.host_port)
         grew = after - before
@@ -576,92 +745,186 @@ class Bench:
         run.check = (f"count {before} -> {after} (+{grew}), {bound}: "
                      f"{'ok' if run.check_ok else 'MISMATCH'}")
 
-    def progress(self, run: Run, label: str) -> None:
+    def progress(self, run: Run, ep: Endpoint) -> None:
         self.done += run.rep > 0
         tag = "warm-up" if run.rep == 0 else f"{self.done}/{self.total} rep {run.rep}"
         errs = ""
         if run.non2xx or run.sock_errors:
             errs = f"  non-2xx {run.non2xx} {dict(run.statuses)} sock {dict(run.sock)}"
         other = "" if run.other_cores is None else f", other processes {run.other_cores:.2f} CPU"
-        print(f"  [{tag}] {label} c={run.conns}: {run.rps:,.0f} req/s, p50 {run.p50_ms:.2f} ms, "
-              f"p99 {run.p99_ms:.2f} ms{other}{errs}{'  ' + run.check if run.check else ''}",
-              file=sys.stderr, flush=True)
+        print(f"  [{tag}] {ep.label} ({ep.server}) c={run.conns}: {run.rps:,.0f} req/s, "
+              f"p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms{other}{errs}"
+              f"{'  ' + run.check if run.check else ''}", file=sys.stderr, flush=True)
 
-    def phase(self, eps: list[Endpoint]) -> None:
-        """Warm each endpoint once at the highest concurrency, then interleave the repeats."""
+    def phase(self, eps: list[Endpoint], raw_db: Path | None = None) -> None:
+        """Warm each endpoint once at the highest concurrency, then interleave the repeats.
+
+        Within a repeat the servers compared on one endpoint take turns at each concurrency,
+        in an order that flips every repeat, so a slow spell of the machine hits both alike.
+        """
         for ep in eps:
             if self.args.warmup > 0:
                 run = self.one(ep, max(self.args.connections), 0, self.args.warmup)
                 self.runs.append(run)
-                self.progress(run, ep.label)
+                self.progress(run, ep)
+        if raw_db is not None and self.args.warmup > 0:
+            self.raw(raw_db, 0, min(1.0, self.args.warmup))
+        kinds = list(dict.fromkeys(e.kind for e in eps))
         for rep in range(1, self.args.repeat + 1):
-            for ep in eps:
+            for kind in kinds:
+                group = [e for e in eps if e.kind == kind]
+                if rep % 2 == 0:
+                    group.reverse()
                 for conns in self.args.connections:
-                    run = self.one(ep, conns, rep, self.args.duration)
-                    self.runs.append(run)
-                    self.progress(run, ep.label)
+                    for ep in group:
+                        run = self.one(ep, conns, rep, self.args.duration)
+                        self.runs.append(run)
+                        self.progress(run, ep)
+            if raw_db is not None:
+                self.raw_runs.append(self.raw(raw_db, rep, self.args.duration))
 
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool]:
-    args = bench.args
+def summarise(bench: Bench, eps: list[Endpoint]) -> tuple[list[dict], dict | None]:
+    """Medians per endpoint, server and concurrency (and of the raw ceiling), with ratios."""
     measured = [r for r in bench.runs if r.rep > 0]
-    cells: dict[tuple[str, int], list[Run]] = {}
-    for r in measured:
-        cells.setdefault((r.endpoint, r.conns), []).append(r)
-    ceiling = {c: median([r.rps for r in cells.get(("const", c), [])]) for c in args.connections}
+    cells = []
+    for ep in eps:
+        for c in bench.args.connections:
+            runs = sorted((r for r in measured if r.endpoint == ep.key and r.conns == c),
+                          key=lambda r: r.rep)
+            if not runs:
+                continue
+            cells.append({
+                "key": ep.key, "kind": ep.kind, "label": ep.label, "server": ep.server,
+                "conns": c, "repeats": len(runs),
+                "rps": median([r.rps for r in runs]),
+                "rps_min": min(r.rps for r in runs), "rps_max": max(r.rps for r in runs),
+                "p50_ms": median([r.p50_ms for r in runs]),
+                "p99_ms": median([r.p99_ms for r in runs]),
+                "max_ms": max(r.max_ms for r in runs),
+                "non2xx": sum(r.non2xx for r in runs),
+                "sock_errors": sum(r.sock_errors for r in runs),
+                "checks_ok": all(r.check_ok for r in runs),
+                "rps_runs": [r.rps for r in runs], "p99_runs": [r.p99_ms for r in runs],
+                "other_cores": [r.other_cores for r in runs],
+            })
+    raw = None
+    if bench.raw_runs:
+        runs = bench.raw_runs
+        raw = {
+            "label": f"raw sqlite3 + json, page of {PAGE}, 1 thread",
+            "pages_per_s": median([r.rps for r in runs]),
+            "min": min(r.rps for r in runs), "max": max(r.rps for r in runs),
+            "p50_ms": median([r.p50_ms for r in runs]), "p99_ms": median([r.p99_ms for r in runs]),
+            "runs": [r.rps for r in runs], "other_cores": [r.other_cores for r in runs],
+        }
+    by = {(c["server"], c["kind"], c["conns"]): c for c in cells}
+    for cell in cells:
+        peer = by.get(("peer", cell["kind"], cell["conns"]))
+        cell["vs_peer"] = (cell["rps"] / peer["rps"]
+                           if cell["server"] == "service" and peer and peer["rps"] else None)
+        if cell["kind"] == "list" and raw:
+            ceiling = raw["pages_per_s"]
+            cell["ceiling"] = "raw sqlite3+json"
+        else:
+            const = by.get(("const", "const", cell["conns"]))
+            ceiling = const["rps"] if const and cell["kind"] != "const" else None
+            cell["ceiling"] = "const" if ceiling else None
+        cell["vs_ceiling"] = cell["rps"] / ceiling if ceiling else None
+    return cells, raw
 
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool, dict]:
+    """The human-readable report, whether the run was clean, and the figures for --json."""
+    args = bench.args
+    cells, raw = summarise(bench, eps)
+    measured = [r for r in bench.runs if r.rep > 0]
+    peer_on = any(e.server == "peer" for e in eps)
     lines = [
-        "bench-api: the HTTP API under waitress vs a bare Flask+waitress constant endpoint "
-        "(the ceiling)",
+        "bench-api: the HTTP API under waitress vs its peer (FastAPI + SQLModel under uvicorn) "
+        "and the ceilings (a bare Flask+waitress constant endpoint; raw sqlite3 + json for the "
+        "page)",
         f"  load generator: {info['generator']}",
-        f"  servers: waitress {info['waitress']}, {args.threads} threads each, on loopback with "
-        f"the generator, {os.cpu_count()} CPU(s); service: python -m app serve, auth off, "
-        f"SQLite {sqlite3.sqlite_version} in a fresh data dir, {args.seed:,} items seeded "
-        "through POST",
-        f"  Python {platform.python_version()}, Flask {info['flask']}, flask-openapi3 "
-        f"{info['openapi3']}, {platform.system()} {platform.machine()}",
-        f"  {args.duration} s per run, {args.repeat} repeat(s) interleaved, after a "
-        f"{args.warmup} s warm-up per endpoint at c={max(args.connections)}; "
-        "GETs run first on the seeded table, POSTs last",
+        f"  service: python -m app serve, waitress {info['waitress']}, {args.threads} threads, "
+        f"Flask {info['flask']}, flask-openapi3 {info['openapi3']}, auth off, INFO log line per "
+        "request; const: the same waitress and thread count",
+        (f"  peer: python -m bench.peer serve, {info['peer']}, one process, sync routes on "
+         "AnyIO's thread pool, a Session per request, access log per request"
+         if peer_on else "  peer: not run (--no-peer)"),
+        f"  all on loopback with the generator, {os.cpu_count()} CPU(s), SQLite "
+        f"{sqlite3.sqlite_version} (WAL, synchronous=NORMAL) in fresh files, {args.seed:,} items "
+        "seeded into each server through POST",
+        f"  Python {platform.python_version()}, {platform.system()} {platform.machine()}",
+        f"  {args.duration} s per run, {args.repeat} repeat(s) interleaved (service and peer "
+        f"take turns), after a {args.warmup} s warm-up per endpoint at "
+        f"c={max(args.connections)}; GETs run first on the seeded tables, POSTs last",
         "  req/s, p50 and p99 are medians over the repeats of each run's figure; "
         "non-2xx and sock err are totals over the repeats",
         "",
-        f"  {'endpoint':<24}{'conns':>6}{'req/s':>9}{'(min-max)':>16}{'p50 ms':>9}"
-        f"{'p99 ms':>9}{'non-2xx':>9}{'sock err':>10}{'vs const':>10}",
+        f"  {'endpoint':<22}{'server':<13}{'conns':>5}{'req/s':>9}{'(min-max)':>17}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>8}{'sock err':>9}{'vs peer':>9}"
+        f"{'vs ceiling':>11}",
     ]
     clean = True
-    for ep in eps:
-        for c in args.connections:
-            runs = cells.get((ep.key, c), [])
-            if not runs:
-                continue
-            rps = median([r.rps for r in runs])
-            non = sum(r.non2xx for r in runs)
-            sock = sum(r.sock_errors for r in runs)
-            clean &= non == 0 and sock == 0 and all(r.check_ok for r in runs)
-            spread = f"({min(r.rps for r in runs):,.0f}-{max(r.rps for r in runs):,.0f})"
-            ratio = "-" if ep.key == "const" else f"{rps / ceiling[c]:.2f}x"
+    order = {"const": 0, "service": 1, "peer": 2}
+    for kind in KINDS:
+        rows = sorted((c for c in cells if c["kind"] == kind),
+                      key=lambda c: (c["conns"], order[c["server"]]))
+        for c in rows:
+            clean &= c["non2xx"] == 0 and c["sock_errors"] == 0 and c["checks_ok"]
+            spread = f"({c['rps_min']:,.0f}-{c['rps_max']:,.0f})"
+            ceiling = "-" if c["vs_ceiling"] is None else (
+                f"{c['vs_ceiling']:.2f}x" + (" raw" if c["ceiling"] != "const" else ""))
             lines.append(
-                f"  {ep.label:<24}{c:>6}{rps:>9,.0f}{spread:>16}"
-                f"{median([r.p50_ms for r in runs]):>9.2f}{median([r.p99_ms for r in runs]):>9.2f}"
-                f"{non:>9}{sock:>10}{ratio:>10}"
-            )
-    lines += ["", "  vs const = the endpoint's median req/s / the constant endpoint's median "
-              "req/s at the same concurrency", ""]
+                f"  {c['label']:<22}{c['server']:<13}{c['conns']:>5}{c['rps']:>9,.0f}"
+                f"{spread:>17}{c['p50_ms']:>9.2f}{c['p99_ms']:>9.2f}{c['non2xx']:>8}"
+                f"{c['sock_errors']:>9}{_ratio(c['vs_peer']):>9}{ceiling:>11}")
+        if kind == "list" and raw:
+            spread = f"({raw['min']:,.0f}-{raw['max']:,.0f})"
+            lines.append(
+                f"  {KINDS['list']:<22}{'raw sqlite3':<13}{'1':>5}{raw['pages_per_s']:>9,.0f}"
+                f"{spread:>17}{raw['p50_ms']:>9.2f}{raw['p99_ms']:>9.2f}{0:>8}{0:>9}"
+                f"{'-':>9}{'-':>11}")
+    lines += [
+        "",
+        "  vs peer = the service's median req/s / the peer's at the same concurrency; "
+        "vs ceiling = / the constant endpoint's at the same concurrency, or (raw) / the raw "
+        "sqlite3 page rate",
+        f"  raw sqlite3 = the same {PAGE}-row page (count + ORDER BY created_at DESC, id) read "
+        "from the service's database file and encoded to the same JSON bytes, in a loop in one "
+        "thread of this process (pages/s; its latencies are per page)",
+    ]
+    if info.get("raw_identical") is not None:
+        lines.append("  raw sqlite3 page vs the service's answer for the same page: "
+                     + ("byte-identical" if info["raw_identical"] else "DIFFERENT BYTES"))
+        clean &= info["raw_identical"]
+    for key in ("shape_check", "schema_check"):
+        if info.get(key):
+            lines.append(f"  {info[key]}")
+    clean &= not info.get("schema_diffs")
+    for diff in info.get("schema_diffs", []):
+        lines.append(f"    SCHEMA DIFFERS: {diff}")
+    lines.append("")
 
     lines.append("  per repeat (req/s; p99 ms; max ms; CPU used by other processes, in cores):")
     spikes = []
+    label_of = {e.key: f"{e.label} ({e.server})" for e in eps}
     for ep in eps:
         for c in args.connections:
-            runs = sorted(cells.get((ep.key, c), []), key=lambda r: r.rep)
+            runs = sorted((r for r in measured if r.endpoint == ep.key and r.conns == c),
+                          key=lambda r: r.rep)
             if not runs:
                 continue
             lines.append(
-                f"    {ep.label:<24} c={c:<3} "
+                f"    {label_of[ep.key]:<32} c={c:<3} "
                 + " / ".join(f"{r.rps:,.0f}" for r in runs) + ";  "
                 + " / ".join(f"{r.p99_ms:.1f}" for r in runs) + ";  "
                 + " / ".join(f"{r.max_ms:.0f}" for r in runs) + ";  "
@@ -672,21 +935,25 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool]:
             p50 = median([r.p50_ms for r in runs])
             for r in runs:
                 if p99 and r.p99_ms > P99_SPIKE * p99:
-                    spikes.append(f"{ep.label} c={c} rep {r.rep}: p99 {r.p99_ms:.1f} ms vs "
-                                  f"median {p99:.1f} ms")
+                    spikes.append(f"{label_of[ep.key]} c={c} rep {r.rep}: p99 {r.p99_ms:.1f} ms "
+                                  f"vs median {p99:.1f} ms")
             if p50 and p99 > 10 * p50:
-                spikes.append(f"{ep.label} c={c}: median p99 {p99:.1f} ms is "
+                spikes.append(f"{label_of[ep.key]} c={c}: median p99 {p99:.1f} ms is "
                               f"{p99 / p50:.0f}x its p50 ({p50:.2f} ms)")
+    if raw:
+        lines.append(f"    {'raw sqlite3 page (this process)':<32} 1 thr "
+                     + " / ".join(f"{v:,.0f}" for v in raw["runs"]))
     lines.append("")
 
     lines.append("  POST check (item count through GET /items/?limit=1 before and after each run):")
-    checked = sorted((r for r in measured if r.check), key=lambda r: (r.rep, r.conns))
+    checked = sorted((r for r in measured if r.check), key=lambda r: (r.rep, r.endpoint, r.conns))
     for r in checked:
-        lines.append(f"    c={r.conns:<3} rep {r.rep}: {r.check}")
+        lines.append(f"    {label_of[r.endpoint].split('(')[-1].rstrip(')'):<8} c={r.conns:<3} "
+                     f"rep {r.rep}: {r.check}")
     if not checked:
         lines.append("    (no POST run finished)")
-    if info.get("post_rows"):
-        lines.append(f"    table size during the POST runs: {info['post_rows']}")
+    for name, rows in info.get("post_rows", {}).items():
+        lines.append(f"    {name}: table size during the POST runs: {rows}")
     lines.append("")
 
     errors = [r for r in bench.runs if r.non2xx or r.sock_errors]
@@ -695,20 +962,19 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool]:
         lines.append("  ERRORS (any non-2xx, socket error, failed check or server ERROR line "
                      "makes the exit status 1):")
         for r in errors:
-            label = next(e.label for e in eps if e.key == r.endpoint)
             rep = "warm-up" if r.rep == 0 else f"rep {r.rep}"
-            lines.append(f"    {label} c={r.conns} {rep}: {r.non2xx} non-2xx "
+            lines.append(f"    {label_of[r.endpoint]} c={r.conns} {rep}: {r.non2xx} non-2xx "
                          f"{dict(sorted(r.statuses.items()))}, socket errors {dict(r.sock)}")
             if r.sample:
                 lines.append(f"      first: {r.sample[:300]}")
         lines.append("")
 
     lines.append("  server stderr during the runs:")
-    for name in ("service", "const"):
+    server_of = {e.key: e.server for e in eps}
+    for name in bench.servers:
         queue, other, by_cell = 0, [], Counter()
         for r in bench.runs:
-            server = next(e.server for e in eps if e.key == r.endpoint)
-            if server != name:
+            if server_of.get(r.endpoint) != name:
                 continue
             q, o = classify_stderr(r.stderr_lines)
             queue += q
@@ -729,20 +995,32 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool]:
         lines.append("  p99 spikes:")
         lines += [f"    {s}" for s in spikes]
         lines.append("")
-    others = [r.other_cores for r in measured if r.other_cores is not None]
+    all_runs = measured + bench.raw_runs
+    others = [r.other_cores for r in all_runs if r.other_cores is not None]
+    load = None
     if others:
-        busy = [r for r in measured if r.other_cores is not None
+        busy = [r for r in all_runs if r.other_cores is not None
                 and r.other_cores > OTHER_LOAD_CORES]
+        load = {"mean": statistics.mean(others), "max": max(others), "busy_runs": len(busy),
+                "runs": len(all_runs), "threshold": OTHER_LOAD_CORES}
         lines.append(
-            f"  other processes on the machine used {statistics.mean(others):.2f} CPU on average "
-            f"during the runs (max {max(others):.2f}) of {os.cpu_count()}; "
-            f"{len(busy)} of {len(measured)} runs above {OTHER_LOAD_CORES} CPU"
+            f"  other processes on the machine used {load['mean']:.2f} CPU on average "
+            f"during the runs (max {load['max']:.2f}) of {os.cpu_count()}; "
+            f"{len(busy)} of {len(all_runs)} runs above {OTHER_LOAD_CORES} CPU"
             + (" - those figures are disturbed" if busy else "")
         )
         lines.append("")
     for note in info.get("notes", []):
         lines.append(f"  note: {note}")
-    return "\n".join(lines), clean
+    figures = {
+        "bench": "api", "ok": clean, "connections": args.connections,
+        "duration_s": args.duration, "repeat": args.repeat, "seed_items": args.seed,
+        "threads": args.threads, "generator": info["generator"], "peer": info.get("peer"),
+        "cells": cells, "raw_list": raw, "raw_identical": info.get("raw_identical"),
+        "schema_diffs": info.get("schema_diffs", []), "other_load": load,
+        "notes": info.get("notes", []),
+    }
+    return "\n".join(lines), clean, figures
 
 
 def parse_connections(text: str) -> list[int]:
@@ -759,6 +1037,12 @@ def _interrupt(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def write_json(path: Path | None, figures: dict) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_api", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -766,15 +1050,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=parse_connections, default=[1, 16, 64],
                         help="concurrent connections, comma-separated (1,16,64)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="waitress threads for both servers (default: what serve uses)")
+                        help="waitress threads for the service and const (default: what serve "
+                             "uses)")
     parser.add_argument("--repeat", type=int, default=3, help="repeats; medians reported (3)")
     parser.add_argument("--warmup", type=int, default=1,
                         help="seconds of warm-up per endpoint, not reported (1; 0 for none)")
-    parser.add_argument("--seed", type=int, default=1000, help="items POSTed before the runs")
+    parser.add_argument("--seed", type=int, default=1000,
+                        help="items POSTed into each server before the runs (1000)")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator: wrk when on PATH (auto), or the Python client")
     parser.add_argument("--wrk-threads", type=int, default=1,
                         help="wrk threads (1: leaves the most CPU to the servers)")
+    parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the FastAPI + SQLModel peer (needs requirements-bench.txt)")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
+                        help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     if args.duration < 1 or args.repeat < 1 or args.seed < 1 or args.warmup < 0:
         parser.error("--duration, --repeat and --seed must be positive, --warmup >= 0")
@@ -786,16 +1076,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.generator == "wrk" and not args.wrk:
         parser.error("--generator wrk: wrk is not on PATH")
 
-    import flask
-    import flask_openapi3
-    import waitress
-
-    info = {
-        "waitress": getattr(waitress, "__version__", None) or _dist_version("waitress"),
+    info: dict = {
+        "waitress": _dist_version("waitress"),
         "flask": _dist_version("flask"),
         "openapi3": _dist_version("flask-openapi3"),
     }
-    del flask, flask_openapi3
+    if args.peer:
+        missing = [n for n in ("fastapi", "sqlmodel", "uvicorn") if _dist_version(n) == "?"]
+        if missing:
+            parser.error(f"the peer needs {', '.join(missing)}: pip install -r "
+                         "requirements-bench.txt (make bench-api does), or pass --no-peer")
+        extras = [n for n in ("uvloop", "httptools") if _dist_version(n) != "?"]
+        info["peer"] = (f"FastAPI {_dist_version('fastapi')}, SQLModel "
+                        f"{_dist_version('sqlmodel')}, SQLAlchemy {_dist_version('sqlalchemy')}, "
+                        f"uvicorn {_dist_version('uvicorn')}"
+                        + (f" with {' and '.join(extras)}" if extras else ""))
     if args.generator == "wrk":
         info["generator"] = (f"{wrk_version(args.wrk)} ({args.wrk}), {args.wrk_threads} "
                              f"thread(s), keep-alive, --timeout {WRK_TIMEOUT}; Lua script counts "
@@ -817,36 +1112,63 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env["PYTHONUNBUFFERED"] = "1"
     py = sys.executable
-    service = Server("service", [
-        py, "-m", "app", "serve", "--host", "127.0.0.1", "--port", "0",
-        "--data-dir", str(folder / "data"), "--threads", str(args.threads),
-        "--no-auth-required", "--log-level", "INFO", "--parent-pid", str(os.getpid()),
-    ], folder)
-    const = Server("const", [
-        py, "-m", "bench.const_app", "--host", "127.0.0.1", "--port", "0",
-        "--threads", str(args.threads), "--parent-pid", str(os.getpid()),
-    ], folder)
-    bench = Bench(args, folder, service, const)
+    parent = ["--parent-pid", str(os.getpid())]
+    servers = {
+        "service": Server("service", [
+            py, "-m", "app", "serve", "--host", "127.0.0.1", "--port", "0",
+            "--data-dir", str(folder / "data"), "--threads", str(args.threads),
+            "--no-auth-required", "--log-level", "INFO", *parent,
+        ], folder),
+        "const": Server("const", [
+            py, "-m", "bench.const_app", "--host", "127.0.0.1", "--port", "0",
+            "--threads", str(args.threads), *parent,
+        ], folder),
+    }
+    if args.peer:
+        servers["peer"] = Server("peer", [
+            py, "-m", "bench.peer", "serve", "--host", "127.0.0.1", "--port", "0",
+            "--data-dir", str(folder / "peer"), "--log-level", "INFO", *parent,
+        ], folder)
+    service, peer = servers["service"], servers.get("peer")
+    service_db, peer_db = folder / "data" / SERVICE_DB, folder / "peer" / PEER_DB
+    bench = Bench(args, folder, servers)
     text, clean, interrupted, failure = "", False, False, None
+    figures: dict = {"bench": "api", "ok": False}
     try:
-        service.start(env)
-        const.start(env)
-        print(f"bench-api: service at {service.url}, constant app at {const.url} "
-              f"({args.threads} waitress threads each); data and logs in {folder}",
-              file=sys.stderr, flush=True)
+        for server in servers.values():
+            server.start(env)
+        print("bench-api: " + ", ".join(f"{s.name} at {s.url}" for s in servers.values())
+              + f"; data and logs in {folder}", file=sys.stderr, flush=True)
         t = time.perf_counter()
         ids = seed(service.host_port, args.seed)
-        print(f"  seeded {len(ids):,} items through POST in {time.perf_counter() - t:.1f} s",
-              file=sys.stderr, flush=True)
-        eps = endpoints(ids)
+        peer_ids = seed(peer.host_port, args.seed, "peer") if peer else None
+        print(f"  seeded {len(ids):,} items into each server through POST in "
+              f"{time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+        if peer:
+            info["schema_diffs"] = compare_schemas(service_db, peer_db)
+            info["schema_check"] = (
+                "schema: the peer's user and item tables have the same columns (name, type, NOT "
+                "NULL, default, primary key), indexes and foreign keys as the service's migrated "
+                "database" if not info["schema_diffs"] else
+                "schema: the peer's tables DIFFER from the service's (see below)")
+            info["shape_check"] = "answers: " + compare_answers(
+                service.host_port, ids[0], peer.host_port, peer_ids[0])
+        status, body = call(service.host_port, "GET", f"{API}/items/?skip=0&limit={PAGE}")
+        conn = raw_connect(service_db)
+        try:
+            info["raw_identical"] = status == 200 and raw_page(conn) == body
+        finally:
+            conn.close()
+        eps = endpoints(ids, peer_ids)
         reads = [e for e in eps if not e.writes]
         writes = [e for e in eps if e.writes]
         bench.total = len(eps) * len(args.connections) * args.repeat
-        bench.phase(reads)
-        rows_before = settled_count(service.host_port)
+        bench.phase(reads, raw_db=service_db)
+        before = {s.name: settled_count(s.host_port) for s in (service, peer) if s}
         bench.phase(writes)
-        rows_after = settled_count(service.host_port)
-        info["post_rows"] = f"{rows_before:,} -> {rows_after:,} items (warm-up POSTs included)"
+        info["post_rows"] = {
+            name: f"{rows:,} -> {settled_count(servers[name].host_port):,} items (warm-up and "
+                  "shape-check POSTs included)" for name, rows in before.items()}
     except KeyboardInterrupt as exc:
         interrupted = True
         print(f"\nbench-api: interrupted ({exc or 'Ctrl-C'}); stopping the servers",
@@ -854,22 +1176,22 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - report, stop the servers, keep the logs
         failure = f"{type(exc).__name__}: {exc}"
         print(f"\nbench-api: FAILED: {failure}", file=sys.stderr, flush=True)
-        for server in (service, const):
+        for server in servers.values():
             if server.proc is not None:
                 print(f"--- {server.name} stderr (last lines):\n{server.stderr_tail()}",
                       file=sys.stderr, flush=True)
     finally:
-        for server in (service, const):
+        for server in servers.values():
             server.stop()
-    notes += [s.exit_note for s in (service, const) if s.exit_note]
-    db = folder / "data" / "app.db"
-    if db.exists():
-        notes.append(f"database file at the end: {db.stat().st_size / 1e6:.1f} MB")
+    notes += [s.exit_note for s in servers.values() if s.exit_note]
+    for name, db in (("service", service_db), ("peer", peer_db)):
+        if db.exists():
+            notes.append(f"{name} database file at the end: {db.stat().st_size / 1e6:.1f} MB")
     notes.append(f"total benchmark time {time.perf_counter() - started:.1f} s")
     info["notes"] = notes
     if bench.runs:
-        eps = endpoints([])
-        text, clean = render(bench, eps, info)
+        eps = endpoints([], [] if args.peer else None)
+        text, clean, figures = render(bench, eps, info)
         if interrupted or failure:
             text = f"  {'INTERRUPTED' if interrupted else 'FAILED: ' + failure}: partial " \
                    "results\n" + text
@@ -880,9 +1202,13 @@ def main(argv: list[str] | None = None) -> int:
         out = RESULTS_DIR / f"api-{stamp}{suffix}.txt"
         out.write_text(text + "\n", encoding="utf-8")
         print(f"\nwritten to {out.relative_to(REPO)}")
+        figures["text_file"] = str(out.relative_to(REPO))
     else:
         print("\n".join(f"  note: {n}" for n in notes), file=sys.stderr)
-    stopped_clean = all(s.exit_note.endswith("exit 0") for s in (service, const) if s.proc)
+    stopped_clean = all(s.exit_note.endswith("exit 0") for s in servers.values() if s.proc)
+    figures["ok"] = bool(clean and stopped_clean and not failure and not interrupted)
+    figures["failure"] = failure or ("interrupted" if interrupted else None)
+    write_json(args.json, figures)
     if interrupted:
         print(f"  logs kept in {folder}", file=sys.stderr)
         return 130

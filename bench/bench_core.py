@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import platform
 import random
@@ -275,7 +276,8 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:,.0f} rows/s" if unit == "rows/s" else f"{value:.2f} s"
 
 
-def render(figures: list[Figure], args, elapsed: float, folder: str) -> str:
+def render(figures: list[Figure], args, elapsed: float, folder: str,
+           loads: tuple[float, float]) -> str:
     raw = figures[0]
     pragmas = "; ".join(p.removeprefix("PRAGMA ") for p in SQLITE_PRAGMAS)
     lines = [
@@ -286,6 +288,8 @@ def render(figures: list[Figure], args, elapsed: float, folder: str) -> str:
         f"  Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         f"pydal {pydal.__version__}, {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPU(s); temporary files under {folder}",
+        f"  load average before/after: {loads[0]:.2f}/{loads[1]:.2f} (other processes on this "
+        "machine skew the numbers)",
         "",
         f"  {'figure':<20}{'median':>18}{'min':>18}{'max':>18}{'runs':>6}  vs raw sqlite3",
     ]
@@ -322,11 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="items per path (100000)")
     parser.add_argument("--batch", type=int, default=1000, help="rows per commit (1000)")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (3)")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
+                        help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     if args.rows < 1 or args.batch < 1 or args.repeat < 1:
         parser.error("--rows, --batch and --repeat must be positive")
 
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     rows = make_rows(args.rows)
     raw = Figure("raw sqlite3", "rows/s")
     bulk = Figure("pydal bulk_insert", "rows/s")
@@ -360,8 +367,9 @@ def main(argv: list[str] | None = None) -> int:
             for file in folder.iterdir():
                 file.unlink()
             print(f"  repeat {rep + 1}/{args.repeat} done", file=sys.stderr, flush=True)
+        loads = (load_before, os.getloadavg()[0])
         text = render([raw, bulk, batched, parity], args, time.perf_counter() - started,
-                      str(folder.parent))
+                      str(folder.parent), loads)
 
     print(text, flush=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -369,6 +377,18 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS_DIR / f"core-{stamp}.txt"
     out.write_text(text + "\n", encoding="utf-8")
     print(f"\nwritten to {out.relative_to(RESULTS_DIR.parents[1])}")
+    if args.json is not None:
+        figures = {
+            fig.name: {"unit": fig.unit, "median": fig.median, "min": min(fig.values),
+                       "max": max(fig.values), "values": fig.values, "note": fig.note}
+            for fig in (raw, bulk, batched, parity)
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "bench": "core", "ok": True, "rows": args.rows, "batch": args.batch,
+            "repeat": args.repeat, "figures": figures, "load_average": list(loads),
+            "cpus": os.cpu_count(), "text_file": str(out.relative_to(RESULTS_DIR.parents[1])),
+        }, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -407,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="repeats; medians reported (3)")
     parser.add_argument("--library", action="store_true",
                         help="call the library in the child instead of the CLI")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
+                        help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
     if args.count < 1 or args.repeat < 1:
         parser.error("--count and --repeat must be positive")
@@ -442,7 +444,35 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS_DIR / f"seed-{stamp}.txt"
     out.write_text(text + "\n", encoding="utf-8")
     print(f"\nwritten to {out.relative_to(REPO)}")
+    if args.json is not None:
+        write_json(args.json, runs, args, notes, loads, out)
     return 0
+
+
+def write_json(path: Path, runs: list[Run], args, notes: list[str], loads: list[float],
+               text_file: Path) -> None:
+    """The figures for bench/bench_all.py: medians, min and max of each, over the repeats."""
+
+    def stats(values: list[float]) -> dict:
+        return {"median": med(values), "min": min(values), "max": max(values), "values": values}
+
+    first = runs[0]
+    entity_rows = sum(n for t, n in first.rows.items() if "__" not in t)
+    join_rows = sum(n for t, n in first.rows.items() if "__" in t)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "bench": "seed", "ok": True, "mode": first.mode, "count": args.count,
+        "repeat": len(runs), "entity_rows": entity_rows, "join_rows": join_rows,
+        "wall_s": stats([r.wall_s for r in runs]), "cpu_s": stats([r.cpu_s for r in runs]),
+        "base_wall_s": stats([r.base_wall_s for r in runs]),
+        "seed_s": stats([r.seed_s for r in runs]), "sql_s": stats([r.sql_s for r in runs]),
+        "faker_s": stats([r.faker_s for r in runs]), "rss_mb": stats([r.rss_mb for r in runs]),
+        "base_rss_mb": stats([r.base_rss_mb for r in runs]),
+        "raw_s": stats([r.raw_s for r in runs]),
+        "target_s": TARGET_SECONDS, "target_rss_mb": TARGET_RSS_MB,
+        "load_average": [min(loads), max(loads)], "cpus": os.cpu_count(), "notes": notes,
+        "text_file": str(text_file.relative_to(REPO)),
+    }, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import json
 import os
 import platform
@@ -51,7 +52,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.sidecar_build import SOURCE_DIRS, REPO, exe_name, newest_source, pyinstaller_command
+from bench.sidecar_build import REPO, SOURCE_DIRS, exe_name, newest_source, pyinstaller_command
 
 RESULTS_DIR = REPO / "bench" / "results"
 HEALTH = "/api/v1/utils/health-check/"
@@ -108,6 +109,7 @@ VARIANTS = (
     Variant("srccopy", "python -B -m app, fresh source copy"),
     Variant("exe", "one-file executable"),
     Variant("exe-shm", "one-file executable, unpack to tmpfs"),
+    Variant("peer", "peer (FastAPI+SQLModel), warm .pyc"),
 )
 SHM = Path("/dev/shm")  # Linux tmpfs: the exe-shm variant unpacks there (no disk I/O)
 
@@ -175,6 +177,9 @@ class Bench:
             prefix.mkdir()
             env.update(PYTHONPYCACHEPREFIX=str(prefix), PYTHONDONTWRITEBYTECODE="1")
             return [sys.executable, "-m", "app", *serve], REPO, env
+        if variant.key == "peer":
+            # bench/peer: the same command-line contract (ready line, health, SIGTERM -> 0).
+            return [sys.executable, "-m", "bench.peer", *serve], REPO, env
         if variant.key == "srccopy":
             env["PYTHONDONTWRITEBYTECODE"] = "1"
             return [sys.executable, "-B", "-m", "app", *serve], self.src_copy, env
@@ -358,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default=",".join(v.key for v in VARIANTS),
                         help="comma-separated subset of: " + ", ".join(v.key for v in VARIANTS))
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results/")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
+                        help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
 
     wanted = {v.strip() for v in args.variants.split(",") if v.strip()}
@@ -366,6 +373,12 @@ def main(argv: list[str] | None = None) -> int:
     if "exe-shm" in wanted and not (SHM.is_dir() and os.access(SHM, os.W_OK)):
         print("bench-startup: no writable /dev/shm; the exe-shm variant is left out", flush=True)
         wanted.discard("exe-shm")
+    if "peer" in wanted and importlib.util.find_spec("fastapi") is None:
+        if args.variants != parser.get_default("variants"):
+            parser.error("the peer variant needs requirements-bench.txt (make bench-startup "
+                         "installs it)")
+        print("bench-startup: FastAPI is not installed; the peer variant is left out", flush=True)
+        wanted.discard("peer")
     unknown = wanted - {v.key for v in VARIANTS}
     if unknown:
         parser.error(f"unknown variant(s): {', '.join(sorted(unknown))}")
@@ -397,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     exe_size = f"{exe.stat().st_size / 1e6:.1f} MB, " if exe and exe.is_file() else ""
     header = [
         "bench-startup: spawn -> ready line, spawn -> first health answer, idle RSS, stop "
-        "(python -m app serve vs the sidecar executable)",
+        "(python -m app serve vs the sidecar executable and the FastAPI peer)",
         f"  Python {platform.python_version()}, {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPU(s); flask-openapi3 {flask_openapi3.__version__}, "
         f"alembic {alembic.__version__}; SQLite data dir on {tempfile.gettempdir()}",
@@ -418,13 +431,48 @@ def main(argv: list[str] | None = None) -> int:
     text = render(cells, variants, args.runs, header)
     print()
     print(text)
+    out = None
     if not args.no_write:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         out = RESULTS_DIR / f"startup-{stamp}.txt"
         out.write_text(text + "\n", encoding="utf-8")
         print(f"\nwritten to {out.relative_to(REPO)}")
-    return 1 if any(cell.errors for cell in cells.values()) else 0
+    ok = not any(cell.errors for cell in cells.values())
+    if args.json is not None:
+        write_json(args.json, cells, variants, args.runs, ok, (load_before[0], load_after[0]),
+                   out)
+    return 0 if ok else 1
+
+
+def write_json(path: Path, cells: dict, variants: list[Variant], runs: int, ok: bool,
+               loads: tuple[float, float], text_file: Path | None) -> None:
+    """The figures for bench/bench_all.py: per variant and data-dir state, medians and ranges."""
+
+    def stats(values: list[float]) -> dict | None:
+        if not values:
+            return None
+        return {"median": statistics.median(values), "min": min(values), "max": max(values),
+                "values": values}
+
+    out = {}
+    for variant in variants:
+        for state in STATES:
+            cell = cells[(variant.key, state)]
+            s = cell.samples
+            out[f"{variant.key}/{state}"] = {
+                "variant": variant.key, "state": state, "label": variant.label,
+                "ready_ms": stats([x.ready_ms for x in s]),
+                "health_ms": stats([x.health_ms for x in s]),
+                "rss_mib": stats([x.rss_mib for x in s]),
+                "stop_ms": stats([x.stop_ms for x in s]), "errors": cell.errors,
+            }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "bench": "startup", "ok": ok, "runs": runs, "cells": out, "idle_s": IDLE_S,
+        "load_average": list(loads), "cpus": os.cpu_count(),
+        "text_file": str(text_file.relative_to(REPO)) if text_file else None,
+    }, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
