@@ -44,9 +44,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     jwt.unauthorized_loader(lambda reason: json_error(401, "Not authenticated", _bearer()))
     jwt.invalid_token_loader(lambda reason: json_error(401, _unauthorized, _bearer()))
     jwt.expired_token_loader(lambda header, data: json_error(401, "Token has expired", _bearer()))
-    jwt.revoked_token_loader(lambda header, data: json_error(401, "Token has been revoked", _bearer()))
+    jwt.revoked_token_loader(lambda header, data: json_error(401, _refusal(), _bearer()))
     jwt.token_verification_failed_loader(lambda h, d: json_error(401, _unauthorized, _bearer()))
-    jwt.user_lookup_error_loader(lambda header, data: json_error(404, "User not found"))
+    jwt.user_lookup_error_loader(lambda header, data: json_error(401, _unauthorized, _bearer()))
     jwt.token_verification_loader(_token_has_required_claims)
     jwt.token_in_blocklist_loader(_token_is_revoked)
     jwt.user_lookup_loader(lambda header, data: g.pop("_token_user", None))
@@ -72,12 +72,19 @@ def _token_has_required_claims(header: dict, data: dict) -> bool:
 
 
 def _token_is_revoked(header: dict, data: dict) -> bool:
+    # A token is only as good as its account: a deleted or deactivated user's tokens stop
+    # working at once, on every endpoint, like a logout or a password change revokes them.
     db = get_db()
     user = users.get_user(db=db, user_id=data["sub"], auth=True)
     g._token_user = user
-    if user is None:
-        return False  # the user lookup then answers 404
+    if user is None or not user.is_active:
+        g._token_refusal = "Could not validate credentials" if user is None else "Inactive user"
+        return True
     return data["gen"] != user.token_generation or users.token_is_revoked(db=db, jti=data["jti"])
+
+
+def _refusal() -> str:
+    return g.pop("_token_refusal", "Token has been revoked")
 
 
 def _gate():

@@ -20,17 +20,35 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # With a key given twice, parsers disagree on which value counts (a proxy or a client
+    # library may read the first, Python reads the last): refuse the ambiguity.
+    found = dict(pairs)  # in C; the loop below runs only when a key repeats
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r}")
+            seen.add(key)
+    return found
+
+
 class StrictJSONProvider(DefaultJSONProvider):
-    """JSON as RFC 8259 has it: NaN and Infinity are refused instead of parsed."""
+    """JSON as RFC 8259 has it: NaN and Infinity are refused, and so are duplicate keys."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         """Parse strict JSON."""
         kwargs.setdefault("parse_constant", _no_constants)
+        kwargs.setdefault("object_pairs_hook", _unique_keys)
         return json.loads(s, **kwargs)
 
 
 def init_app(app: Flask) -> None:
-    """Check bodies before any view or validator sees them."""
+    """Check bodies before any view or validator sees them; never redirect an API path."""
+    # Werkzeug would answer ``/items//x`` (an empty or a ``%2F`` id) with an HTML 308 to a
+    # "merged" path, a different resource; an API path that matches no route is a JSON 404.
+    # Set before the blueprints add their rules, which take the map's setting.
+    app.url_map.merge_slashes = False
     app.before_request(_check_body)
 
 
@@ -46,13 +64,17 @@ def _check_body():
     if not request.is_json:
         raise UnsupportedMediaType("Content-Type must be application/json")
     try:
-        request.get_json()
+        parsed = request.get_json()
     except (ValueError, RecursionError):
         return json_error_list("json_invalid", "JSON decode error")
     except Exception as exc:  # werkzeug's BadRequest for undecodable JSON
         if getattr(exc, "code", None) == 400:
             return json_error_list("json_invalid", "JSON decode error")
         raise
+    if isinstance(parsed, str):
+        # flask-openapi3 would parse a JSON string body a second time, as a JSON document:
+        # '"{\\"title\\": \\"x\\"}"' must not pass for the object it spells.
+        return json_error_list("model_attributes_type", "Input should be an object")
     return None
 
 

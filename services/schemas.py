@@ -1,4 +1,4 @@
-"""Request and response models (pydantic v2): the one source for validation and the OpenAPI document.
+"""Request and response models (pydantic v2): one source for validation and the OpenAPI document.
 
 Names follow the seed design (the FastAPI full-stack template): *Base, *Create, *Update,
 *UpdateMe, *Public and *sPublic. Every input model forbids unknown fields, so read-only fields
@@ -41,7 +41,9 @@ def _text(min_length: int = 0, max_length: int | None = None):
 
 
 SafeStr = Annotated[str, AfterValidator(_printable)]
-Email = Annotated[EmailStr, Field(max_length=255), AfterValidator(_printable)]
+# 254: the longest address email-validator (and RFC 5321's path limit) accepts; a document
+# that promised 255 made schema-valid input fail validation.
+Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(_printable)]
 Password = _text(8, 128)
 Name = _text(0, 255)
 Title = _text(1, 255)
@@ -51,6 +53,16 @@ class Input(BaseModel):
     """Base for request models: unknown fields are an error."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Body(Input):
+    """Base for JSON request bodies: strict types too (``0`` is not ``false``, ``"1"`` not ``1``).
+
+    Query strings and form fields arrive as text and are converted; a JSON body has real types,
+    and accepting the wrong one would contradict the document the clients are generated from.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Message(BaseModel):
@@ -98,7 +110,7 @@ class LoginForm(Input):
     password: _text(0, 128)  # type: ignore[valid-type]
 
 
-class UpdatePassword(Input):
+class UpdatePassword(Body):
     """Own password change."""
 
     current_password: Password
@@ -118,13 +130,13 @@ class UserBase(BaseModel):
     full_name: Name | None = None
 
 
-class UserCreate(Input, UserBase):
+class UserCreate(Body, UserBase):
     """A superuser creating an account."""
 
     password: Password
 
 
-class UserRegister(Input):
+class UserRegister(Body):
     """Self sign-up."""
 
     email: Email
@@ -132,7 +144,7 @@ class UserRegister(Input):
     full_name: Name | None = None
 
 
-class UserUpdate(Input):
+class UserUpdate(Body):
     """A superuser changing an account."""
 
     email: Email | None = None
@@ -142,7 +154,7 @@ class UserUpdate(Input):
     password: Password | None = None
 
 
-class UserUpdateMe(Input):
+class UserUpdateMe(Body):
     """A user changing their own account."""
 
     full_name: Name | None = None
@@ -174,11 +186,11 @@ class ItemBase(BaseModel):
     description: Name | None = None
 
 
-class ItemCreate(Input, ItemBase):
+class ItemCreate(Body, ItemBase):
     """A new item."""
 
 
-class ItemUpdate(Input):
+class ItemUpdate(Body):
     """Changes to an item."""
 
     title: Title | None = None

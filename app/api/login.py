@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+from flask import request
+from pydantic import model_validator
 
 from app.api import BEARER, BODY, PROTECTED, blueprint, errors
 from app.auth import current_token, current_user, issue_token
 from app.db import get_db
 from app.http import respond
-from services import users
+from services import schemas, users
 from services.errors import Invalid
-from services.schemas import LoginForm, Message, Token, UserPublic  # noqa: F401
+from services.schemas import Message, Token, UserPublic  # noqa: F401
 
 bp = blueprint("login", secured=False)
+
+
+# flask-openapi3 JSON-decodes every form value, so a password such as ``12345678``, ``true`` or
+# ``null`` would reach the model as a number, a boolean or nothing and be refused with a 422:
+# such a user could never log in. The fields are text; take them from the form as sent.
+class LoginForm(schemas.LoginForm):
+    """OAuth2 password form fields."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_sent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            sent = request.form
+            data = {**data, **{k: sent[k] for k in ("username", "password") if k in sent}}
+        return data
 
 
 @bp.post("/access-token", responses={200: Token, **errors(400, *BODY)})

@@ -122,7 +122,7 @@ def test_delete_me_as_a_normal_user(make_client):
     _, headers = new_user(client)
     response = client.delete(f"{API}/users/me", headers=headers)
     assert response.status_code == 200 and response.get_json() == {"message": "User deleted successfully"}
-    assert client.get(f"{API}/users/me", headers=headers).status_code == 404
+    assert client.get(f"{API}/users/me", headers=headers).status_code == 401  # its tokens died with it
 
 
 def test_signup_only_with_auth_on(make_client):
