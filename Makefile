@@ -87,10 +87,18 @@ bench: $(BENCH_STAMP) wrk ## Run every benchmark, print one table (service, peer
 lint: $(STAMP) ## Lint with ruff when it is installed
 	$(PY) -m ruff check app services tests bench alembic
 
-.PHONY: stress
+.PHONY: stress stress-harness
 STRESS_KILLS ?= 50
-stress: $(STAMP) ## Crash durability at length: STRESS_KILLS (50) kill -9 rounds during writes
+stress: $(STAMP) ## Crash durability at length (STRESS_KILLS=50 kill -9 rounds), then stress-harness
 	STRESS_KILLS=$(STRESS_KILLS) $(PY) -m pytest -s tests/test_crash_durability.py
+	$(MAKE) --no-print-directory stress-harness
+
+# Counts (cases tried, failures per suite) go to $STRESS_REPORT_DIR/harness-*.jsonl and, added up,
+# to harness-summary.json there and one JSON line on stdout; a temporary dir when unset.
+stress-harness: $(STAMP) ## Reliability harness at length (HARNESS_PROFILE=full): fuzzing, hostile corpus, auth matrix
+	@dir="$${STRESS_REPORT_DIR:-$$(mktemp -d -t stress-XXXXXX)}"; \
+	HARNESS_PROFILE=full STRESS_REPORT_DIR="$$dir" $(PY) -m pytest $(PYTEST_ARGS) tests/harness; \
+	status=$$?; $(PY) -m tests.harness.report "$$dir" || status=1; exit $$status
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -143,3 +143,35 @@ def test_seed_options_are_strictly_typed(make_client):
         json={"max_instances_per_entity": True, "seed": True},
     )
     assert response.status_code == 422, response.get_json()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="services/sync: a conflict answer carries server_row, the "
+    "current row even when it belongs to another user (POST /api/v1/sync)",
+)
+def test_sync_conflicts_do_not_show_other_users_rows(make_client):
+    client = make_client(auth_required=True)
+    if "sync.sync" not in client.app.view_functions:
+        pytest.skip("no POST /api/v1/sync in this build")
+    world = World(client.app)
+    victim, attacker = world.new_user(populated=True), world.new_user()
+    response = world.call(
+        "POST",
+        "/sync",
+        attacker,
+        json={
+            "client_id": "attacker",
+            "operations": [
+                {
+                    "id": "op-1",
+                    "table": "items",
+                    "operation": "UPDATE",
+                    "timestamp": "2030-01-01T00:00:00Z",
+                    "data": {"id": victim.item_id, "title": "hijacked", "description": None},
+                }
+            ],
+        },
+    )
+    assert response.status_code < 500
+    assert victim.marker not in response.get_data(as_text=True), response.get_json()
