@@ -23,6 +23,16 @@ from services.schemas import (
 
 bp = blueprint("users", secured=False)
 
+# ``null`` for a field that cannot be empty means "leave it as it is": the document marks these
+# fields optional, as the FastAPI template does, and writing NULL into the NOT NULL column was
+# a 500.
+_NOT_NULL = frozenset({"email", "is_active", "is_superuser", "password"})
+
+
+def _changes(body) -> dict:
+    return {k: v for k, v in body.model_dump(exclude_unset=True).items()
+            if v is not None or k not in _NOT_NULL}
+
 
 @bp.get("/", security=BEARER, responses={200: UsersPublic, **errors(*PROTECTED)})
 def read_users(query: PageQuery):
@@ -45,15 +55,18 @@ def read_user_me():
     return respond(users.to_public(current_user()))
 
 
-@bp.patch("/me", security=BEARER, responses={200: UserPublic, **errors(400, 409, *PROTECTED, *BODY)})
+@bp.patch("/me", security=BEARER,
+          responses={200: UserPublic, **errors(400, 409, *PROTECTED, *BODY)})
 def update_user_me(body: UserUpdateMe):
     """Change one's own name or email."""
     user = current_user()
-    changes = body.model_dump(exclude_unset=True)
-    return respond(users.to_public(users.update_user(db=get_db(), user_id=user.id, changes=changes)))
+    changes = _changes(body)
+    row = users.update_user(db=get_db(), user_id=user.id, changes=changes)
+    return respond(users.to_public(row))
 
 
-@bp.patch("/me/password", security=BEARER, responses={200: Message, **errors(400, *PROTECTED, *BODY)})
+@bp.patch("/me/password", security=BEARER,
+          responses={200: Message, **errors(400, *PROTECTED, *BODY)})
 def update_password_me(body: UpdatePassword):
     """Change one's own password; tokens issued before are revoked."""
     user = current_user()
@@ -97,11 +110,12 @@ def read_user_by_id(path: UserIdPath):
     return respond(users.to_public(found))
 
 
-@bp.patch("/<user_id>", security=BEARER, responses={200: UserPublic, **errors(400, 409, *PROTECTED, *BODY)})
+@bp.patch("/<user_id>", security=BEARER,
+          responses={200: UserPublic, **errors(400, 409, *PROTECTED, *BODY)})
 def update_user(path: UserIdPath, body: UserUpdate):
     """Change a user (superusers only)."""
     current_superuser()
-    changes = body.model_dump(exclude_unset=True)
+    changes = _changes(body)
     row = users.update_user(db=get_db(), user_id=path.user_id, changes=changes)
     return respond(users.to_public(row))
 
