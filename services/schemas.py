@@ -48,7 +48,12 @@ def _text(min_length: int = 0, max_length: int | None = None):
 SafeStr = Annotated[str, AfterValidator(_printable), _NO_NUL]
 # 254: the longest address email-validator (and RFC 5321's path limit) accepts; a document
 # that promised 255 made schema-valid input fail validation.
-Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(_printable), _NO_NUL]
+# email-validator refuses special-use domains (name@x.test, name@host.local): say so, too.
+_SPECIAL_USE = ("arpa", "invalid", "local", "localhost", "onion", "test")
+_ANY_CASE = "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in n) for n in _SPECIAL_USE)
+_EMAIL = Field(json_schema_extra={
+    "pattern": f"^(?!.*@(?:.*\\.)?(?:{_ANY_CASE})\\.?$)[^\\u0000]*$"})
+Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(_printable), _EMAIL]
 Password = _text(8, 128)
 Name = _text(0, 255)
 Title = _text(1, 255)
