@@ -11,9 +11,11 @@ from pydal.objects import Row
 from services.db.rows import row_dict
 from services.errors import NotFound
 from services.schemas import ItemCreate, ItemPublic, ItemsPublic
+from services.sync import feed
 
 PUBLIC_FIELDS = ("id", "title", "description", "owner_id", "created_at")
 NOT_FOUND = "Item not found"
+FEED_TABLE = "items"  # the items' name in the change feed
 
 
 def to_public(row: Row) -> ItemPublic:
@@ -60,6 +62,7 @@ def get_item(*, db: DAL, item_id: uuid.UUID, owner_id: uuid.UUID | None) -> Row:
 def create_item(*, db: DAL, owner_id: uuid.UUID, item_create: ItemCreate) -> Row:
     """Create an item owned by ``owner_id``."""
     item_id = db.item.insert(owner_id=owner_id, **item_create.model_dump())["id"]
+    feed.touch(db, FEED_TABLE, item_id, owner_id=owner_id, new=True)
     return get_item(db=db, item_id=item_id, owner_id=None)
 
 
@@ -73,10 +76,14 @@ def update_item(
         updated = db(_scope(db, item_id, owner_id)).count()
     if not updated:
         raise NotFound(NOT_FOUND)
-    return get_item(db=db, item_id=item_id, owner_id=None)
+    row = get_item(db=db, item_id=item_id, owner_id=None)
+    if changes:
+        feed.touch(db, FEED_TABLE, item_id, owner_id=row.owner_id)
+    return row
 
 
 def delete_item(*, db: DAL, item_id: uuid.UUID, owner_id: uuid.UUID | None) -> None:
-    """Delete an item."""
+    """Delete an item (its feed entry stays, as a tombstone)."""
     if not db(_scope(db, item_id, owner_id)).delete():
         raise NotFound(NOT_FOUND)
+    feed.touch(db, FEED_TABLE, item_id, deleted=True)

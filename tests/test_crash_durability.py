@@ -12,11 +12,8 @@ import http.client
 import json
 import os
 import random
-import select
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -24,58 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.procs import Service
+
 ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = int(os.environ.get("STRESS_KILLS", "10"))
 SEED = int(os.environ.get("CRASH_SEED", "20261122"))
 WRITERS = 4
 KILL_DELAY = (0.3, 1.5)  # seconds after the first acknowledgement
 READY_TIMEOUT = 30.0
-
-
-class Service:
-    """One `python -m app serve --port 0` process on ``data_dir``; always reaped by stop()."""
-
-    def __init__(self, data_dir: Path, stderr_path: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATA_DIR")}
-        self._stderr = open(stderr_path, "wb")  # closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", "0", "--data-dir", str(data_dir)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._stderr,
-        )
-        self.stderr_path = stderr_path
-        try:
-            self.ready = self._read_ready()
-        except BaseException:
-            self.stop()  # idempotent: a no-op when _read_ready already stopped it
-            raise
-        self.host, self.port = "127.0.0.1", self.ready["port"]
-
-    def _read_ready(self) -> dict:
-        # select first: a service hung in start-up must fail the test, not hang it.
-        readable, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT)
-        line = self.proc.stdout.readline() if readable else b""
-        if not line:
-            self.stop()  # reap it first, so the stderr file is complete
-            raise AssertionError(
-                f"service gave no ready line (exit {self.proc.returncode}); stderr:\n"
-                + self.stderr_path.read_text(errors="replace")[-3000:]
-            )
-        ready = json.loads(line)
-        assert ready["event"] == "ready" and ready["pid"] == self.proc.pid, ready
-        return ready
-
-    def kill9(self) -> int:
-        """SIGKILL the service and reap it; returns its exit status."""
-        self.proc.send_signal(signal.SIGKILL)
-        return self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        """Make sure the process is gone and every pipe and file is closed."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.proc.stdout.close()
-        self._stderr.close()
 
 
 class Writer(threading.Thread):

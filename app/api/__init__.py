@@ -39,8 +39,8 @@ def blueprint(name: str, *, secured: bool = True) -> APIBlueprint:
 
 def register_blueprints(app: OpenAPI) -> None:
     """Mount every resource's blueprint and serve the OpenAPI document."""
-    from app.api import items, login, models, users, utils
+    from app.api import items, login, models, sync, users, utils
 
-    for module in (login, users, utils, items, models):
+    for module in (login, users, utils, items, models, sync):
         app.register_api(module.bp)
     app.add_url_rule(f"{API_PREFIX}/openapi.json", "openapi_json", lambda: app.api_doc)

@@ -79,7 +79,7 @@ class RowBody(BaseModel):
 class SeedBody(BaseModel):
     """Seeding options."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # true is not 1
     max_instances_per_entity: int = Field(default=5, ge=1, le=10)
     specific_entities: list[Name] | None = Field(default=None, max_length=50)
     preserve_existing: bool = False

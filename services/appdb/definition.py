@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
 from sqlalchemy.sql.compiler import RESERVED_WORDS as ANSI_RESERVED
 
 from services.errors import ServiceError
+from services.schemas import Title
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 MODEL_ID_PATTERN = r"^[A-Za-z0-9-]{1,100}$"
@@ -26,6 +27,7 @@ MAX_FIELDS = 100
 MAX_RELATIONSHIPS = 200
 MAX_ENUM_VALUES = 100
 MAX_DEFINITION_BYTES = 256 * 1024
+SYSTEM_TABLE_PREFIX = "sync_"  # the change feed's tables in every app database
 
 # A name must be safe as a table or column name on every backend, and as a Python attribute.
 RESERVED_WORDS = frozenset(
@@ -37,8 +39,9 @@ RESERVED_WORDS = frozenset(
 )
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
-DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-EnumValue = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+# Display names and enum values are stored in the database: no NUL (a 500 on SQLite otherwise).
+DisplayName = Title
+EnumValue = Title
 FieldType = Literal[
     "String", "Text", "Integer", "Float", "Boolean", "DateTime", "Date", "Reference", "Array",
     "Object", "Enum",
@@ -46,7 +49,8 @@ FieldType = Literal[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict: "unique": 0 or "required": "yes" are mistakes, not booleans.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class FieldDef(_Strict):
@@ -123,6 +127,9 @@ def problems(definition: Definition) -> list[dict]:
     for i, entity in enumerate(definition.entities):
         loc = ["entities", i, "name"]
         found += _check_name(entity.name, loc, "entity name")
+        if entity.name.lower().startswith(SYSTEM_TABLE_PREFIX):
+            found.append(_problem(loc, f"entity names starting with {SYSTEM_TABLE_PREFIX!r} are "
+                                  "reserved for the change feed's tables", "reserved_word"))
         if entity.name.lower() in seen:
             found.append(_problem(loc, f"entity name {entity.name!r} is used twice (names ignore case)"))
         seen[entity.name.lower()] = i

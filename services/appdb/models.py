@@ -17,9 +17,11 @@ from services.appdb.definition import (
     validate_definition,
 )
 from services.config import Settings
+from services.db.dal import close_dal
 from services.db.rows import is_integrity_error, row_dict
 from services.errors import Conflict, NotFound
 from services.schemas import AppModelPublic, AppModelsPublic
+from services.sync import feed
 from services.timeutil import utcnow
 
 PUBLIC_FIELDS = ("id", "name", "definition", "version", "owner_id", "created_at", "updated_at",
@@ -113,6 +115,7 @@ def update_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.U
         return row, sync.plan(target, model_in.definition)
     result = sync.apply(target, model_in.definition, allow_destructive=allow_destructive,
                         backups_dir=_backups(settings))
+    _restart_feed(store.with_definition(target, model_in.definition), result)
     db(db.app_model.id == model_id).update(
         name=model_in.name, definition=_stored(model_in.definition),
         version=db.app_model.version + 1,
@@ -127,8 +130,22 @@ def sync_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUI
     target = app_database(settings=settings, row=row)
     if dry_run:
         return sync.plan(target, target.definition)
-    return sync.apply(target, target.definition, allow_destructive=allow_destructive,
-                      backups_dir=_backups(settings))
+    result = sync.apply(target, target.definition, allow_destructive=allow_destructive,
+                        backups_dir=_backups(settings))
+    _restart_feed(target, result)
+    return result
+
+
+def _restart_feed(target: store.AppDatabase, result: sync.Plan) -> None:
+    # Rows a schema change altered carry no new feed entries: every client starts over.
+    if result.empty:
+        return
+    db = store.open_rows_dal(target)
+    try:
+        feed.new_epoch(db)
+        db.commit()
+    finally:
+        close_dal(db)
 
 
 def delete_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUID | None) -> None:

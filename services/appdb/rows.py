@@ -33,6 +33,7 @@ from services.appdb.definition import Definition
 from services.appdb.schema import STRING_LENGTH, Column, JoinTable, entity_columns, join_tables
 from services.db.rows import is_integrity_error
 from services.errors import Conflict, Invalid, NotFound
+from services.sync import feed
 from services.timeutil import to_naive_utc, utcnow
 
 DEFAULT_LIMIT = 50
@@ -642,6 +643,7 @@ def create_row(*, db: DAL, definition: Definition, entity: str, data: Mapping[st
         if is_integrity_error(exc):
             raise _integrity(exc) from None
         raise
+    feed.touch(db, entity, values["id"])
     return _read(db, plan, values["id"])
 
 
@@ -665,6 +667,7 @@ def update_row(*, db: DAL, definition: Definition, entity: str, row_id: str | uu
             if is_integrity_error(exc):
                 raise _integrity(exc) from None
             raise
+        feed.touch(db, entity, rid)
     return _read(db, plan, rid)
 
 
@@ -675,7 +678,165 @@ def delete_row(*, db: DAL, definition: Definition, entity: str, row_id: str | uu
     table = _table(db, plan.name)
     if db(table.id == rid).isempty():
         raise NotFound(NOT_FOUND_ROW)
+    deleted, changed = cascade(db, definition, plan.name, [rid])
     db.executesql(db(table.id == rid)._delete())
+    record_cascade(db, deleted, changed)
+
+
+# --------------------------------------------------------------------------- whole rows (sync)
+
+
+def parse_state(plan: EntityPlan, data: Any, loc: Sequence, *, with_state: bool
+                ) -> tuple[uuid.UUID, dict[str, Any], dict[str, list[uuid.UUID]], list[dict]]:
+    """A row's id, and with ``with_state`` its whole state, from a sync operation's data.
+
+    The state is every column and ManyToMany list: a column left out is null (refused when
+    required), a list left out is empty. Returns (id, values, links, problems).
+    """
+    problems: list[dict] = []
+    values: dict[str, Any] = {}
+    links: dict[str, list[uuid.UUID]] = {}
+    row_id = uuid.UUID(int=0)
+    if not isinstance(data, Mapping):
+        return row_id, values, links, [problem(loc, "must be an object", "dict_type")]
+    if "id" not in data:
+        problems.append(problem([*loc, "id"], "field required", "missing"))
+    for key, value in data.items():
+        kloc = [*loc, key]
+        if key == "id":
+            try:
+                row_id = _parse_uuid(value)
+            except _Bad as bad:
+                problems.append(problem(kloc, bad.msg, bad.kind))
+        elif key in ("created_at", "updated_at"):
+            problems.append(problem(kloc, f"{key} is set by the service", "read_only"))
+        elif not with_state:
+            problems.append(problem(kloc, "a DELETE carries only the row's id", "extra_forbidden"))
+        elif key in plan.columns:
+            column = plan.columns[key]
+            if value is None:
+                if column.required:
+                    problems.append(problem(kloc, "a required field cannot be null", "missing"))
+                continue
+            try:
+                values[key] = coerce_value(column, value)
+            except _Bad as bad:
+                problems.append(problem(kloc, bad.msg, bad.kind))
+        elif key in plan.links:
+            ids = _link_ids(value, kloc, problems)
+            if ids is not None:
+                links[key] = ids
+        else:
+            problems.append(problem(kloc, f"unknown field {key!r}", "extra_forbidden"))
+    if with_state:
+        for name, column in plan.columns.items():
+            if name not in data:
+                if column.required:
+                    problems.append(problem([*loc, name], "field required", "missing"))
+                else:
+                    values[name] = None
+            elif data[name] is None and not column.required:
+                values[name] = None
+        for name in plan.links:
+            links.setdefault(name, [])
+    return row_id, values, links, problems
+
+
+def state_conflict(db: DAL, plan: EntityPlan, row_id: uuid.UUID, values: dict[str, Any],
+                   links: dict[str, list[uuid.UUID]]) -> str | None:
+    """Why this state cannot be written now ("reference_not_found", "unique"), or None."""
+    if _missing_targets(db, plan, {**values, "id": row_id}, links):
+        return "reference_not_found"
+    try:
+        _check_unique(db, plan, values, row_id)
+    except RowConflict:
+        return "unique"
+    return None
+
+
+def write_state(db: DAL, plan: EntityPlan, row_id: uuid.UUID, values: dict[str, Any],
+                links: dict[str, list[uuid.UUID]], *, exists: bool) -> None:
+    """Write a row's whole state: insert it, or replace its columns and lists."""
+    table = _table(db, plan.name)
+    if exists:
+        db(table.id == row_id).update(**values)
+    else:
+        table.insert(id=row_id, **values)
+    _write_links(db, plan, row_id, links, replace=exists)
+
+
+def rows_by_id(db: DAL, plan: EntityPlan, row_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    """The rows that exist among these ids, JSON-ready with their ManyToMany lists."""
+    table = _table(db, plan.name)
+    ids = list(dict.fromkeys(row_ids))
+    out: list[dict] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        out += [_row_out(r, plan) for r in
+                db(table.id.belongs(chunk)).select(*_fields(table, plan))]
+    _attach_links(db, plan, out)
+    return {uuid.UUID(r["id"]): r for r in out}
+
+
+def delete_ids(db: DAL, plan: EntityPlan, row_ids: list[uuid.UUID]) -> None:
+    """DELETE these rows (their links and references follow their ON DELETE rules)."""
+    table = _table(db, plan.name)
+    for start in range(0, len(row_ids), 500):
+        db.executesql(db(table.id.belongs(row_ids[start:start + 500]))._delete())
+
+
+def cascade(db: DAL, definition: Definition, entity: str, row_ids: Iterable[uuid.UUID]
+            ) -> tuple[dict[str, set[uuid.UUID]], dict[str, set[uuid.UUID]]]:
+    """What deleting these rows does to others through foreign keys, found before it is done.
+
+    Returns (deleted, changed) by entity: rows a required reference deletes with them (CASCADE),
+    and rows whose state changes: an optional reference set to null, or a ManyToMany list that
+    loses an id. The given rows are in ``deleted``.
+    """
+    deleted: dict[str, set[uuid.UUID]] = {entity: set(row_ids)}
+    changed: dict[str, set[uuid.UUID]] = {}
+    frontier = [(entity, set(row_ids))]
+    while frontier:
+        name, ids = frontier.pop()
+        id_list = list(ids)
+        for other in definition.entities:
+            for column in entity_columns(definition, other):
+                if column.type != "Reference" or column.target != name:
+                    continue
+                table = _table(db, other.name)
+                found: set[uuid.UUID] = set()
+                for start in range(0, len(id_list), 500):
+                    query = table[column.name].belongs(id_list[start:start + 500])
+                    found |= {r.id for r in db(query).select(table.id)}
+                if column.required:
+                    new = found - deleted.setdefault(other.name, set())
+                    if new:
+                        deleted[other.name] |= new
+                        frontier.append((other.name, new))
+                else:
+                    changed.setdefault(other.name, set()).update(found)
+        for join in join_tables(definition):
+            if join.target == name:
+                jt = _table(db, join.name)
+                for start in range(0, len(id_list), 500):
+                    query = jt.target_id.belongs(id_list[start:start + 500])
+                    changed.setdefault(join.source, set()).update(
+                        r.source_id for r in db(query).select(jt.source_id))
+    for name in changed:
+        changed[name] -= deleted.get(name, set())
+    return deleted, changed
+
+
+def record_cascade(db: DAL, deleted: Mapping[str, set[uuid.UUID]],
+                    changed: Mapping[str, set[uuid.UUID]]) -> None:
+    """Renumber the feed entries of rows a deletion removed or changed (see cascade)."""
+    feed_table = db.sync_row
+    for rows_of, is_deleted in ((deleted, True), (changed, None)):
+        for name, ids in rows_of.items():
+            ids = list(ids)
+            for start in range(0, len(ids), 500):
+                query = (feed_table.tbl == name) & feed_table.row_id.belongs(ids[start:start + 500])
+                feed.renumber(db, query, deleted=is_deleted)
 
 
 # --------------------------------------------------------------------------- emptying
@@ -705,6 +866,7 @@ def delete_all(db: DAL, definition: Definition, entities: Iterable[str] | None =
     """DELETE every row of the given entities (all when None) and their ManyToMany links."""
     names = set(entities) if entities is not None else {e.name for e in definition.entities}
     everything = names == {e.name for e in definition.entities}
+    _record_emptying(db, definition, names, everything)
     family = _family(db)
     if family == "mysql" and everything:
         # InnoDB stops cascades 15 levels deep (a long self-reference chain); with every table
@@ -722,6 +884,20 @@ def delete_all(db: DAL, definition: Definition, entities: Iterable[str] | None =
     finally:
         if family == "mysql" and everything:
             db.executesql("SET FOREIGN_KEY_CHECKS=1")
+
+
+def _record_emptying(db: DAL, definition: Definition, names: set[str], everything: bool) -> None:
+    """Tombstone the rows an emptying deletes, and renumber the rows it changes elsewhere."""
+    if everything:
+        feed_table = db.sync_row
+        feed.renumber(db, feed_table.tbl.belongs(sorted(names))
+                      & (feed_table.deleted == False), deleted=True)  # noqa: E712
+        return
+    for name in sorted(names):
+        table = _table(db, name)
+        ids = [r.id for r in db(table.id != None).select(table.id)]  # noqa: E711
+        if ids:
+            record_cascade(db, *cascade(db, definition, name, ids))
 
 
 def empty(*, db: DAL, definition: Definition) -> None:

@@ -3,7 +3,9 @@
 Every entity table has a UUID ``id``, ``created_at`` and ``updated_at`` (naive UTC with
 microseconds, as in the main database) and its fields; a OneToMany relationship adds a
 reference column to its ``to`` entity; a ManyToMany relationship adds a join table
-``<from>__<name>`` with ``source_id`` and ``target_id``. Indexes on created_at, unique fields
+``<from>__<name>`` with ``source_id`` and ``target_id``. The change-feed tables (``sync_row``,
+``sync_counter``, ``sync_operation``) are the main database's, so entity names may not start
+with ``sync_``. Indexes on created_at, unique fields
 and reference columns; foreign keys enforced.
 """
 
@@ -16,7 +18,8 @@ import sqlalchemy as sa
 from pydal import DAL, Field
 
 from services.appdb.definition import Definition, EntityDef, FieldDef, join_table_name
-from services.db.models import NAMING_CONVENTION, Timestamp
+from services.db.models import NAMING_CONVENTION, SYNC_TABLES, Timestamp
+from services.db.tables import define_sync_tables
 from services.db.types import boolean_type, datetime_type, enum_type, json_type, uuid_type
 from services.timeutil import utcnow
 
@@ -129,6 +132,8 @@ def build_metadata(definition: Definition, schema: str | None = None) -> sa.Meta
             sa.Column("target_id", sa.Uuid(), sa.ForeignKey(f"{prefix}{join.target}.id", ondelete="CASCADE"),
                       primary_key=True, index=True),
         )
+    for table in SYNC_TABLES:  # the change feed, as in the main database
+        table.to_metadata(metadata, schema=schema)
     return metadata
 
 
@@ -187,3 +192,4 @@ def define_pydal(db: DAL, definition: Definition, family: str, schema: str | Non
                   ondelete="CASCADE"),
             primarykey=["source_id", "target_id"], migrate=False, rname=rname(join.name),
         )
+    define_sync_tables(db, family, rname=rname)

@@ -53,6 +53,7 @@ from services.appdb.rows import (
 )
 from services.appdb.schema import STRING_LENGTH, Column, JoinTable, entity_columns, join_tables
 from services.db.rows import is_integrity_error
+from services.sync import feed
 
 DEFAULT_COUNT = 5
 API_MAX_COUNT = 10  # what the HTTP API allows; the library and the CLI take any count
@@ -1080,6 +1081,10 @@ def _seed_all(db: DAL, definition: Definition, names: list[str], count: int, pre
         _fill_deferred(ctx, jobs[name], jobs[name].refs[column], links, timing)
     for join in joins:
         _insert_links(ctx, join, counter, links, timing)
+    t0 = time.perf_counter()
+    for name in order:
+        feed.register_new_rows(db, name, _table(db, name))
+    timing["sql"] += time.perf_counter() - t0
     return total_rows
 
 

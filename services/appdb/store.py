@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -36,6 +37,7 @@ from services.db.parity import (
 )
 from services.db.urls import DatabaseTarget, sqlite_target, with_database
 from services.errors import Conflict, Invalid, NotFound
+from services.sync import feed
 
 APPS_FOLDER = "apps"
 NAME_PREFIX = "app_"
@@ -249,7 +251,11 @@ def create(app_db: AppDatabase) -> None:
             # One transaction: SQLite (see make_engine) and PostgreSQL roll DDL back on error.
             with engine.begin() as connection:
                 ensure_schema(connection, app_db)
-                model_metadata(app_db.definition).create_all(connection)
+                metadata = model_metadata(app_db.definition)
+                metadata.create_all(connection)
+                # The feed's counter row, so no two first writers race to create it.
+                connection.execute(metadata.tables["sync_counter"].insert().values(
+                    name=feed.COUNTER, value=0, epoch=uuid.uuid4().hex))
         finally:
             engine.dispose()
     except BaseException:

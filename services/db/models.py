@@ -5,7 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, MetaData, String, Uuid, false, text, true
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Uuid,
+    false,
+    text,
+    true,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import Boolean
@@ -105,5 +118,55 @@ class AppModel(TimestampMixin, Base):
     )
     last_seeded_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
+
+class SyncRow(Base):
+    """The change feed: one entry per row ever written (live, or a tombstone once deleted).
+
+    ``seq`` is reassigned on every write, so the entries after a client's cursor are exactly the
+    rows that changed since; (ts, client_id, op_id) is the version of the write that set the row,
+    which decides last-write-wins. The same table lives in every app database.
+    """
+
+    __tablename__ = "sync_row"
+
+    tbl: Mapped[str] = mapped_column(String(100), primary_key=True)
+    row_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False, unique=True)
+    deleted: Mapped[bool] = mapped_column(
+        _bool("deleted"), default=False, server_default=false(), nullable=False
+    )
+    ts: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    client_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    op_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    # No foreign key: a deleted owner's tombstones must still reach superusers' clients.
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+
+    __table_args__ = (Index("ix_sync_row_owner_id_seq", "owner_id", "seq"),)
+
+
+class SyncCounter(Base):
+    """The feed's sequence counter; updating its row serialises commits in sequence order."""
+
+    __tablename__ = "sync_counter"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # Changes when the feed starts over (a new database, a new schema): old cursors reset.
+    epoch: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class SyncOperation(Base):
+    """Operation ids already processed, so a retried batch is not applied twice."""
+
+    __tablename__ = "sync_operation"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    op_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(30), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, nullable=False)
+
+
+SYNC_TABLES = (SyncRow.__table__, SyncCounter.__table__, SyncOperation.__table__)
 
 metadata = Base.metadata

@@ -81,3 +81,46 @@ def define_tables(db: DAL, family: str) -> None:
         primarykey=["id"],
         migrate=False,
     )
+
+    define_sync_tables(db, family)
+
+def define_sync_tables(db: DAL, family: str, rname=None) -> None:
+    """Define the change-feed tables (services/db/models.py SyncRow, SyncCounter, SyncOperation).
+
+    ``rname`` maps a table name to its real (schema-qualified) name, for app databases.
+    """
+    real = rname or (lambda name: None)
+    db.define_table(
+        "sync_row",
+        Field("tbl", "string", length=100, notnull=True),
+        Field("row_id", uuid_type(family), notnull=True),
+        Field("seq", "bigint", notnull=True, unique=True),
+        Field("deleted", boolean_type(family), notnull=True, default=False),
+        Field("ts", datetime_type(family), notnull=True),
+        Field("client_id", "string", length=100, notnull=True),
+        Field("op_id", "string", length=100, notnull=True),
+        Field("owner_id", uuid_type(family)),
+        primarykey=["tbl", "row_id"],
+        migrate=False,
+        rname=real("sync_row"),
+    )
+    db.define_table(
+        "sync_counter",
+        Field("name", "string", length=20, notnull=True),
+        Field("value", "bigint", notnull=True),
+        Field("epoch", "string", length=32, notnull=True),
+        primarykey=["name"],
+        migrate=False,
+        rname=real("sync_counter"),
+    )
+    db.define_table(
+        "sync_operation",
+        Field("user_id", uuid_type(family), notnull=True),
+        Field("client_id", "string", length=100, notnull=True),
+        Field("op_id", "string", length=100, notnull=True),
+        Field("outcome", "string", length=30, notnull=True),
+        Field("created_at", datetime_type(family), notnull=True, default=utcnow),
+        primarykey=["user_id", "client_id", "op_id"],
+        migrate=False,
+        rname=real("sync_operation"),
+    )

@@ -33,14 +33,9 @@ CLIENT_CHOSEN = {
     # Offline clients choose the ids of the rows they create (services/appdb/rows.py).
     ("models-create_row", "id"),
 }
-# Findings in code this harness may not change, each pinned by a strict xfail regression test
+# Findings in code this harness may not change, each pinned by a regression test
 # in tests/harness/test_regressions.py: (endpoint, text in the finding) -> that test.
-KNOWN_BUGS = {
-    (
-        "POST /api/v1/sync ",
-        "leaked the victim's data",
-    ): "test_sync_conflicts_do_not_show_other_users_rows",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 READ_ONLY_FIELDS = (
     "id",
     "owner_id",

@@ -45,16 +45,9 @@ PER_POINT = {"sqlite": None if FULL else 2, "server": None if FULL else 1}
 TAGS = sorted({(op.spec.get("tags") or ["untagged"])[0] for op in operations()})
 
 
-# Findings in code this harness may not change, each pinned by a strict xfail regression test
+# Findings in code this harness may not change, each pinned by a regression test
 # in tests/harness/test_regressions.py: (operation, text in the finding) -> that test.
-KNOWN_BUGS = {
-    (f"POST {API}/models/", "=nul: 500"): "test_a_nul_in_a_model_name_is_a_422",
-    (f"PUT {API}/models/{{model_id}}", "=nul: 500"): "test_a_nul_in_a_model_name_is_a_422",
-    (
-        f"POST {API}/models/{{model_id}}/app-database/seed",
-        "a boolean where the valid request has a integer",
-    ): "test_seed_options_are_strictly_typed",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def _known(finding: str) -> bool:

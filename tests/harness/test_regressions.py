@@ -1,5 +1,4 @@
-"""One test per bug the harness found. Those in code the harness may not change are strict
-xfails: they fail (XPASS) the day the bug is fixed, so the harness's exclusion gets removed."""
+"""One test per bug the harness found, each failing before its fix."""
 
 from __future__ import annotations
 
@@ -128,14 +127,6 @@ def test_tokens_of_deactivated_and_deleted_users_get_401(make_client):
             assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-# ----------------------------------------------------------------------------- not ours to fix
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/appdb/definition.py: lax booleans, unique: 0 "
-    "is taken for false (POST/PUT /api/v1/models/)",
-)
 def test_model_definition_booleans_are_strict(make_client):
     client = make_client(auth_required=False)
     body = model_body("strict-bools")
@@ -144,11 +135,6 @@ def test_model_definition_booleans_are_strict(make_client):
     assert response.status_code == 422, response.get_json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/api/models.py SeedBody: lax types, "
-    "max_instances_per_entity: true is taken for 1 (POST .../app-database/seed)",
-)
 def test_seed_options_are_strictly_typed(make_client):
     client = make_client(auth_required=False)
     assert client.post(f"{API}/models/", json=model_body("seedy")).status_code == 200
@@ -159,15 +145,8 @@ def test_seed_options_are_strictly_typed(make_client):
     assert response.status_code == 422, response.get_json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/sync: a conflict answer carries server_row, the "
-    "current row even when it belongs to another user (POST /api/v1/sync)",
-)
 def test_sync_conflicts_do_not_show_other_users_rows(make_client):
     client = make_client(auth_required=True)
-    if "sync.sync" not in client.app.view_functions:
-        pytest.skip("no POST /api/v1/sync in this build")
     world = World(client.app)
     victim, attacker = world.new_user(populated=True), world.new_user()
     response = world.call(
@@ -191,11 +170,6 @@ def test_sync_conflicts_do_not_show_other_users_rows(make_client):
     assert victim.marker not in response.get_data(as_text=True), response.get_json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/appdb/definition.py: no NUL check on a model name "
-    "(the database refuses it): POST /api/v1/models/ and PUT answer 500",
-)
 def test_a_nul_in_a_model_name_is_a_422(make_client):
     client = make_client(auth_required=False)
     response = client.client.post(f"{API}/models/", json=model_body("nul-name", "a\x00b"))

@@ -33,7 +33,7 @@ MAX_EXAMPLES = 60 if FULL else 3
 POSITIVE_OK = ["2xx", 400, 401, 403, 404, 409]
 
 # Checks switched off for one operation, each with why. A bug in code this harness may not
-# change is listed here *and* pinned by a strict xfail regression test (tests/harness/
+# change is listed here *and* pinned by a regression test (tests/harness/
 # test_regressions.py), so its fix makes that test fail until the entry is removed.
 NOT_APPLICABLE = {
     # GET/PATCH/DELETE /users/signup are routed to /users/{user_id}, as in the FastAPI
@@ -50,14 +50,7 @@ NOT_APPLICABLE = {
         "positive_data_acceptance": "semantic rules of a definition"
     },
 }
-KNOWN_BUGS: dict[tuple[str, str], dict[str, str]] = {
-    ("POST", f"{API}/models/"): {
-        "negative_data_rejection": "test_model_definition_booleans_are_strict (unique: 0 accepted)"
-    },
-    ("PUT", f"{API}/models/{{model_id}}"): {
-        "negative_data_rejection": "test_model_definition_booleans_are_strict (unique: 0 accepted)"
-    },
-}
+KNOWN_BUGS: dict[tuple[str, str], dict[str, str]] = {}
 
 
 def _config() -> schemathesis.Config:

@@ -1,0 +1,25 @@
+"""Offline-first sync: a client's queued operations in, the server's changes since its cursor
+out."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from app.api import BODY, PROTECTED, blueprint, errors
+from app.auth import current_user
+from app.db import get_db
+from app.http import respond
+from services.sync import service
+from services.sync.schemas import SyncRequest, SyncResponse
+
+bp = blueprint("sync")
+
+
+@bp.post("", responses={200: SyncResponse, **errors(400, 409, *PROTECTED, *BODY)})
+def sync(body: SyncRequest):
+    """Apply a batch of offline operations in one transaction; return the changes since it."""
+    user = current_user()
+    result = service.sync(db=get_db(), settings=current_app.config["SETTINGS"], user_id=user.id,
+                          superuser=bool(user.is_superuser), request=body)
+    # Built JSON-ready by the service (a page can hold 5,000 changes): no second validation.
+    return respond(result)

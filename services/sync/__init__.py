@@ -1,0 +1,1 @@
+"""Offline-first sync: the change feed and batches of client operations."""

@@ -1,0 +1,179 @@
+"""The tables a client can sync, each behind one small interface the batch engine uses.
+
+``items`` lives in the main database and its rows have owners; an app database's entities live in
+that model's database and belong to whoever may see the model. INSERT and UPDATE carry a row's
+whole state (see services/sync/schemas.py): last write wins per row, and a write that sets the
+whole row is what makes the result the same in any delivery order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from pydal import DAL
+from pydantic import ValidationError
+
+from services.appdb import rows as app_rows
+from services.appdb.definition import Definition
+from services.db.rows import insert_rows, select_in
+from services.schemas import Input, Name, Title
+from services.timeutil import utcnow
+
+READ_ONLY = ("owner_id", "created_at", "updated_at")
+ITEM_FIELDS = ("id", "title", "description", "owner_id", "created_at", "updated_at")
+
+
+class SyncTable(Protocol):
+    """What the batch engine needs from a table."""
+
+    name: str  # as in the feed and in operations (an app entity's name)
+    owned: bool  # rows have an owner_id (and a user sees only their own)
+
+    def parse(self, with_state: bool, data: Any, loc: Sequence) -> tuple[uuid.UUID, Any, list]:
+        """(row id, state, problems) of an operation's data."""
+
+    def rows(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
+        """The rows that exist among these ids, JSON-ready."""
+
+    def conflict(self, row_id: uuid.UUID, state: Any) -> str | None:
+        """Why this state cannot be written now, or None."""
+
+    def write(self, row_id: uuid.UUID, state: Any, *, exists: bool,
+              owner_id: uuid.UUID | None) -> None:
+        """Insert the row, or replace its state."""
+
+    def delete(self, row_id: uuid.UUID) -> tuple[dict, dict]:
+        """Delete the row; (deleted, changed) other rows by table, found before deleting."""
+
+    def flush(self) -> None:
+        """Write what the table held back (new rows, inserted together)."""
+
+
+def _problems(error: ValidationError, loc: Sequence) -> list[dict]:
+    return [{"loc": [*loc, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in error.errors(include_url=False, include_context=False, include_input=False)]
+
+
+class _ItemState(Input):
+    id: uuid.UUID
+    title: Title
+    description: Name | None = None
+
+
+class _RowRef(Input):
+    id: uuid.UUID
+
+
+class ItemsTable:
+    """The main database's items."""
+
+    name = "items"
+    owned = True
+
+    def __init__(self, db: DAL) -> None:
+        self.db = db
+        self.pending: dict[uuid.UUID, dict] = {}  # new items, inserted together by flush()
+
+    def parse(self, with_state: bool, data: Any, loc: Sequence) -> tuple[uuid.UUID, Any, list]:
+        """Validate an item's id and (INSERT/UPDATE) its title and description."""
+        if isinstance(data, Mapping):
+            found = [{"loc": [*loc, k], "msg": f"{k} is set by the service", "type": "read_only"}
+                     for k in READ_ONLY if k in data]
+            if found:
+                return uuid.UUID(int=0), None, found
+        try:
+            if with_state:
+                state = _ItemState.model_validate(data)
+                return state.id, {"title": state.title, "description": state.description}, []
+            return _RowRef.model_validate(data).id, None, []
+        except ValidationError as error:
+            return uuid.UUID(int=0), None, _problems(error, loc)
+
+    def rows(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
+        """Items by id, as the feed shows them."""
+        item = self.db.item
+        fields = [item[name] for name in ITEM_FIELDS]
+        found = select_in(self.db, item, fields, item.id, list(dict.fromkeys(ids)))
+        return {r["id"]: {
+            "id": str(r["id"]), "title": r["title"], "description": r["description"],
+            "owner_id": str(r["owner_id"]), "created_at": _iso(r["created_at"]),
+            "updated_at": _iso(r["updated_at"]),
+        } for r in found}
+
+    def conflict(self, row_id: uuid.UUID, state: Any) -> str | None:
+        """Items have no unique fields or references a client sets."""
+        return None
+
+    def write(self, row_id: uuid.UUID, state: Any, *, exists: bool,
+              owner_id: uuid.UUID | None) -> None:
+        """Insert the item (held back until flush), or replace its title and description."""
+        db = self.db
+        if row_id in self.pending:
+            self.pending[row_id].update(state)
+        elif exists:
+            db(db.item.id == row_id).update(**state)
+        else:
+            now = utcnow()
+            self.pending[row_id] = {"id": row_id, "owner_id": owner_id, **state,
+                                    "created_at": now, "updated_at": now}
+
+    def delete(self, row_id: uuid.UUID) -> tuple[dict, dict]:
+        """Delete the item (nothing references items)."""
+        if self.pending.pop(row_id, None) is None:
+            self.db(self.db.item.id == row_id).delete()
+        return {}, {}
+
+    def flush(self) -> None:
+        """Insert the new items with multi-row INSERTs."""
+        rows = list(self.pending.values())
+        self.pending = {}
+        insert_rows(self.db, self.db.item, rows)
+
+
+class EntityTable:
+    """One entity of a model's app database."""
+
+    owned = False
+
+    def __init__(self, db: DAL, definition: Definition, entity: str) -> None:
+        self.db = db
+        self.definition = definition
+        self.plan = app_rows.entity_plan(definition, entity)
+        self.name = entity
+
+    def parse(self, with_state: bool, data: Any, loc: Sequence) -> tuple[uuid.UUID, Any, list]:
+        """Validate the row's id and (INSERT/UPDATE) every field against the definition."""
+        row_id, values, links, problems = app_rows.parse_state(self.plan, data, loc,
+                                                               with_state=with_state)
+        return row_id, (values, links), problems
+
+    def rows(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
+        """Rows by id with their ManyToMany lists."""
+        return app_rows.rows_by_id(self.db, self.plan, ids)
+
+    def conflict(self, row_id: uuid.UUID, state: Any) -> str | None:
+        """A reference to a missing row, or a unique value another row holds."""
+        values, links = state
+        return app_rows.state_conflict(self.db, self.plan, row_id, values, links)
+
+    def write(self, row_id: uuid.UUID, state: Any, *, exists: bool,
+              owner_id: uuid.UUID | None) -> None:
+        """Insert the row, or replace its fields and lists."""
+        values, links = state
+        app_rows.write_state(self.db, self.plan, row_id, values, links, exists=exists)
+
+    def flush(self) -> None:
+        """Entity rows are written as they come (references and unique values are checked)."""
+
+    def delete(self, row_id: uuid.UUID) -> tuple[dict, dict]:
+        """Delete the row; rows its foreign keys delete or change are returned, not recorded."""
+        deleted, changed = app_rows.cascade(self.db, self.definition, self.name, [row_id])
+        app_rows.delete_ids(self.db, self.plan, [row_id])
+        deleted[self.name].discard(row_id)
+        return deleted, changed
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() + "Z" if value is not None else None
