@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
@@ -56,7 +57,31 @@ def validation_error_response(exc: ValidationError) -> Response:
     return json_error(422, validation_detail(problems))
 
 
+def storage_error(exc: BaseException) -> Response | None:
+    """507 when the disk holding the database is full, 503 when the database cannot be written
+    (a read-only file or mount); None for any other error. Looks through the causes, and through
+    the InternalServerError Flask makes of an error raised after the view (the commit)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc).lower()
+        code = getattr(exc, "errno", None)
+        if ("database or disk is full" in text or code in (errno.ENOSPC, errno.EDQUOT)
+                or getattr(exc, "pgcode", None) == "53100"):  # PostgreSQL disk_full
+            log.error("the disk holding the data is full: %s", exc)
+            return json_error(507, "Insufficient storage: the disk holding the data is full")
+        if "readonly database" in text or code == errno.EROFS:
+            log.error("the database cannot be written: %s", exc)
+            return json_error(503, "The database is read-only: it cannot be written now")
+        exc = (getattr(exc, "original_exception", None) or exc.__cause__ or exc.__context__)
+    return None
+
+
 def _http_error(exc: HTTPException) -> Response:
+    if isinstance(exc, InternalServerError) and exc.original_exception is not None:
+        storage = storage_error(exc.original_exception)
+        if storage is not None:
+            return storage
     headers = {}
     if exc.code == 405 and getattr(exc, "valid_methods", None):
         headers["Allow"] = ", ".join(exc.valid_methods)
@@ -77,5 +102,8 @@ def _service_error(exc: ServiceError) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
+    storage = storage_error(exc)
+    if storage is not None:
+        return storage
     log.exception("unhandled error")
     return _http_error(InternalServerError("Internal server error"))

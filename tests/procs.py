@@ -20,14 +20,16 @@ class Service:
     reaped by stop()."""
 
     def __init__(self, data_dir: Path, stderr_path: Path, *, database_url: str | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), prefix: tuple[str, ...] = ()) -> None:
+        # ``prefix`` runs the command through another that execs it (e.g. ``nsenter``), so the
+        # process keeps its pid and the ready line's pid still matches.
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATA_DIR")}
         if database_url:
             env["DATABASE_URL"] = database_url
         self._stderr = open(stderr_path, "wb")  # closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", "0", "--data-dir", str(data_dir),
-             *args],
+            [*prefix, sys.executable, "-m", "app", "serve", "--port", "0",
+             "--data-dir", str(data_dir), *args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._stderr,
         )
         self.stderr_path = stderr_path
