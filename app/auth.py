@@ -6,6 +6,7 @@ before request validation, so an anonymous caller learns nothing about an endpoi
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from flask import Flask, current_app, g, request
@@ -26,6 +27,10 @@ PUBLIC_ENDPOINTS = frozenset({
     "static",
 })
 TOKEN_LIFETIME = timedelta(days=8)
+# With auth off every request acts as the local superuser; re-reading that row per request was
+# a fifth of a GET /items/{id}. It is kept this long, and forgotten after any write to users
+# here; another process changing it is seen within this delay.
+DEFAULT_USER_SECONDS = 1.0
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -60,6 +65,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     finally:
         db._adapter.close("rollback")
     app.before_request(_gate)
+    app.after_request(_forget_default_user)
 
 
 def _bearer() -> dict:
@@ -107,17 +113,33 @@ def current_user() -> Row:
 
         user = get_current_user()
     else:
-        user = users.get_user(db=db, user_id=current_app.extensions["default_user_id"])
-        if user is None:  # deleted by another superuser: recreate it
-            settings = current_app.config["SETTINGS"]
-            current_app.extensions["default_user_id"] = users.ensure_default_superuser(
-                db=db, email=settings.first_superuser, password=settings.first_superuser_password
-            )
-            user = users.get_user(db=db, user_id=current_app.extensions["default_user_id"])
+        user = _default_user(db)
     if not user.is_active:
         raise Invalid("Inactive user")
     g.user = user
     return user
+
+
+def _default_user(db) -> Row:
+    cached = current_app.extensions.get("default_user")
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < DEFAULT_USER_SECONDS:
+        return cached[1]
+    user = users.get_user(db=db, user_id=current_app.extensions["default_user_id"])
+    if user is None:  # deleted by another superuser: recreate it
+        settings = current_app.config["SETTINGS"]
+        current_app.extensions["default_user_id"] = users.ensure_default_superuser(
+            db=db, email=settings.first_superuser, password=settings.first_superuser_password
+        )
+        user = users.get_user(db=db, user_id=current_app.extensions["default_user_id"])
+    current_app.extensions["default_user"] = (now, user)
+    return user
+
+
+def _forget_default_user(response):
+    if request.method != "GET" and (request.endpoint or "").startswith("users."):
+        current_app.extensions.pop("default_user", None)
+    return response
 
 
 def current_superuser() -> Row:

@@ -6,9 +6,8 @@ import uuid
 from typing import Any
 
 from pydal import DAL
-from pydal.objects import Row
 
-from services.db.rows import row_dict
+from services.db.rows import as_dicts
 from services.errors import NotFound
 from services.schemas import ItemCreate, ItemPublic, ItemsPublic
 from services.sync import feed
@@ -18,14 +17,14 @@ NOT_FOUND = "Item not found"
 FEED_TABLE = "items"  # the items' name in the change feed
 
 
-def to_public(row: Row) -> ItemPublic:
+def to_public(row: dict[str, Any]) -> ItemPublic:
     """The API view of an item row."""
-    return ItemPublic.model_validate(row_dict(row, PUBLIC_FIELDS))
+    return ItemPublic.model_validate(row)
 
 
-def page_public(rows: list[Row], count: int) -> ItemsPublic:
-    """The API view of a page of items."""
-    return ItemsPublic(data=[to_public(r) for r in rows], count=count)
+def page_public(rows: list[dict[str, Any]], count: int) -> ItemsPublic:
+    """The API view of a page of items (validated in one call)."""
+    return ItemsPublic.model_validate({"data": rows, "count": count})
 
 
 def _fields(db: DAL) -> list:
@@ -41,25 +40,26 @@ def _scope(db: DAL, item_id: uuid.UUID, owner_id: uuid.UUID | None):
 
 def list_items(
     *, db: DAL, owner_id: uuid.UUID | None, skip: int, limit: int
-) -> tuple[list[Row], int]:
+) -> tuple[list[dict[str, Any]], int]:
     """A page of items (all of them when owner_id is None), newest first, and the total."""
     query = db.item.owner_id == owner_id if owner_id is not None else db.item.id != None  # noqa: E711
     count = db(query).count()
     rows = db(query).select(
-        *_fields(db), orderby=~db.item.created_at | db.item.id, limitby=(skip, skip + limit)
+        *_fields(db), orderby=~db.item.created_at | db.item.id, limitby=(skip, skip + limit),
+        processor=as_dicts,
     )
-    return list(rows), count
+    return rows, count
 
 
-def get_item(*, db: DAL, item_id: uuid.UUID, owner_id: uuid.UUID | None) -> Row:
+def get_item(*, db: DAL, item_id: uuid.UUID, owner_id: uuid.UUID | None) -> dict[str, Any]:
     """One item; another owner's item is reported as missing, never shown."""
-    row = db(_scope(db, item_id, owner_id)).select(*_fields(db)).first()
-    if row is None:
+    rows = db(_scope(db, item_id, owner_id)).select(*_fields(db), processor=as_dicts)
+    if not rows:
         raise NotFound(NOT_FOUND)
-    return row
+    return rows[0]
 
 
-def create_item(*, db: DAL, owner_id: uuid.UUID, item_create: ItemCreate) -> Row:
+def create_item(*, db: DAL, owner_id: uuid.UUID, item_create: ItemCreate) -> dict[str, Any]:
     """Create an item owned by ``owner_id``."""
     item_id = db.item.insert(owner_id=owner_id, **item_create.model_dump())["id"]
     feed.touch(db, FEED_TABLE, item_id, owner_id=owner_id, new=True)
@@ -68,7 +68,7 @@ def create_item(*, db: DAL, owner_id: uuid.UUID, item_create: ItemCreate) -> Row
 
 def update_item(
     *, db: DAL, item_id: uuid.UUID, owner_id: uuid.UUID | None, changes: dict[str, Any]
-) -> Row:
+) -> dict[str, Any]:
     """Apply ``changes`` in one UPDATE (no read-modify-write)."""
     if changes:
         updated = db(_scope(db, item_id, owner_id)).update(**changes)
@@ -78,7 +78,7 @@ def update_item(
         raise NotFound(NOT_FOUND)
     row = get_item(db=db, item_id=item_id, owner_id=None)
     if changes:
-        feed.touch(db, FEED_TABLE, item_id, owner_id=row.owner_id)
+        feed.touch(db, FEED_TABLE, item_id, owner_id=row["owner_id"])
     return row
 
 

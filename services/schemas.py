@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
@@ -63,6 +63,28 @@ class Input(BaseModel):
     """Base for request models: unknown fields are an error."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+_QUERY_SCHEMAS: dict[type, dict] = {}
+
+
+class Query(Input):
+    """Base for query-string models: their plain JSON schema is built once, not per request.
+
+    flask-openapi3 asks a query model for its schema on every request (to find list-valued
+    fields); building it was ~0.7 ms of a 2 ms page. Calls with arguments (the document's) are
+    passed through.
+    """
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The JSON schema; the no-argument one is cached per class."""
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        schema = _QUERY_SCHEMAS.get(cls)
+        if schema is None:
+            schema = _QUERY_SCHEMAS[cls] = super().model_json_schema()
+        return schema
 
 
 class Body(Input):
@@ -227,7 +249,7 @@ class ItemsPublic(BaseModel):
 # ----------------------------------------------------------------------------- paging and paths
 
 
-class PageQuery(Input):
+class PageQuery(Query):
     """skip/limit paging; limit is capped."""
 
     skip: Annotated[int, Field(ge=0, le=MAX_SKIP)] = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import uuid
 
 import pytest
@@ -67,12 +69,24 @@ def test_error_rolls_back(app, outcome, status):
 def test_no_connection_or_transaction_outlives_the_request(app):
     client = app.test_client()
     client.post("/_t/user/ok")
+    client.post("/_t/user/raise")
     dal = app.extensions["dal"]
     adapter = dal._adapter
-    # The test client runs requests in this thread: PyDAL's thread-local slot must be empty.
+    # The test client runs requests in this thread.
     from pydal._globals import THREAD_LOCAL
 
-    assert getattr(THREAD_LOCAL, adapter._connection_uname_, None) is None
+    held = getattr(THREAD_LOCAL, adapter._connection_uname_, None)
+    if adapter.dbengine == "sqlite":
+        # Each thread keeps its SQLite connection between requests, never inside a transaction
+        # (an open one would hold a read snapshot or the write lock), and shutdown closes it.
+        assert held is not None and held in app.extensions["kept_connections"]
+        assert not held.in_transaction
+        close_db(app)
+        with pytest.raises(sqlite3.ProgrammingError):  # closed at shutdown
+            held.execute("SELECT 1")
+    else:
+        # Server connections go back to the pool after every request.
+        assert held is None
     # Pooled connections sit idle with no open transaction.
     from pydal.connection import ConnectionPool
 

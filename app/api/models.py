@@ -23,6 +23,7 @@ from services.schemas import (
     AppModelUpdated,
     Message,
     PageQuery,
+    Query,
     SyncPlan,
 )
 
@@ -53,7 +54,7 @@ class RowPath(EntityPath):
     id: str = Field(max_length=64)
 
 
-class SyncQuery(BaseModel):
+class SyncQuery(Query):
     """Sync options."""
 
     model_config = ConfigDict(extra="forbid")
@@ -61,7 +62,7 @@ class SyncQuery(BaseModel):
     allow_destructive: bool = False
 
 
-class RowsQuery(BaseModel):
+class RowsQuery(Query):
     """Paging, sort, and filters as extra keys (``price.gt=10``, ``name.contains=ab``)."""
 
     model_config = ConfigDict(extra="allow")

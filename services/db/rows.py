@@ -20,8 +20,9 @@ def row_dict(row: Row, fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 def is_integrity_error(exc: BaseException) -> bool:
-    """True for a unique/foreign-key violation from any of the three drivers."""
-    return type(exc).__name__ == "IntegrityError"
+    """True for a unique/foreign-key violation from any of the three drivers (psycopg2 raises
+    subclasses such as UniqueViolation)."""
+    return any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
 
 
 def _binder(field) -> Any:
@@ -61,6 +62,21 @@ def insert_rows(db: DAL, table: Table, rows: list[dict[str, Any]]) -> None:
 def _reader(field) -> Any:
     kind = field.type
     return kind.decoder if isinstance(kind, KindType) else None
+
+
+def as_dicts(rows: list, fields: list, colnames: list, cacheable: bool = False) -> list[dict]:
+    """A PyDAL select ``processor``: records straight to dicts of decoded values.
+
+    PyDAL's own parse builds a Row per record through a generic per-value dispatch (1.3 ms of
+    a 50-row page); the query is still PyDAL's. For fields whose values the driver hands back
+    as they are stored (UUID, datetime, boolean and JSON kinds decode; strings, text and
+    numbers pass through).
+    """
+    names = [f.name for f in fields]
+    readers = [_reader(f) for f in fields]
+    return [{name: (value if read is None or value is None else read(value))
+             for name, read, value in zip(names, readers, record, strict=True)}
+            for record in rows]
 
 
 def select_in(db: DAL, table: Table, fields: list, column, values: list, *,
