@@ -61,16 +61,22 @@ def prepare_database(settings: Settings) -> str:
     from services.db.maintenance import backup_sqlite
 
     target = settings.database
-    current = migrations.current_revision(target)
     head = migrations.head_revision()
-    if current != head:
-        if current is not None:
-            copy = backup_sqlite(target, settings.data_dir / "backups", f"rev{current}")
-            if copy is not None:
-                log.info("backed up the database to %s before migrating", copy)
-        migrations.upgrade(target)
-        log.info("migrated %s from %s to %s", target.render(), current or "empty", head)
-    findings = structural_parity(settings)
+    # Processes starting together on one server database migrate one after the other: the
+    # next one finds the schema at head (they used to create the same tables at once and fail).
+    try:
+        with migrations.migration_lock(target):
+            current = migrations.current_revision(target)
+            if current != head:
+                if current is not None:
+                    copy = backup_sqlite(target, settings.data_dir / "backups", f"rev{current}")
+                    if copy is not None:
+                        log.info("backed up the database to %s before migrating", copy)
+                migrations.upgrade(target)
+                log.info("migrated %s from %s to %s", target.render(), current or "empty", head)
+            findings = structural_parity(settings)
+    except TimeoutError as exc:
+        raise StartupError(str(exc)) from None
     if findings:
         more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
         raise StartupError(

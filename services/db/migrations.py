@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Boolean, Connection, Engine
+from sqlalchemy import Boolean, Connection, Engine, text
 
 from services.db.engine import make_engine
 from services.db.models import metadata
@@ -16,6 +20,9 @@ from services.db.urls import DatabaseTarget, parse_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = ROOT / "alembic.ini"
+# PostgreSQL advisory lock key (per database) taken while a process migrates and checks the schema.
+_PG_LOCK_KEY = 0x6C64735F6D696772  # "lds_migr"
+LOCK_WAIT_SECONDS = 300.0
 
 
 class ForeignKeyViolation(RuntimeError):
@@ -159,3 +166,42 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "alembic/versions holds no revision"
     return head
+
+
+@contextmanager
+def migration_lock(target: DatabaseTarget, *, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """Hold a lock on the server database ``target`` while migrating and checking it, so service
+    processes starting together on one PostgreSQL or MySQL database take turns instead of
+    creating the same tables at once (SQLite: the data dir lock lets one process in).
+
+    Raises TimeoutError when another process holds it longer than ``wait`` seconds. Do not nest:
+    the lock belongs to a connection of its own.
+    """
+    if target.family == "sqlite":
+        yield
+        return
+    if target.family == "postgresql":
+        params: dict = {"key": _PG_LOCK_KEY}
+        take, release = "SELECT pg_try_advisory_lock(:key)", "SELECT pg_advisory_unlock(:key)"
+    else:  # MySQL lock names are server-wide: name the database (64 characters at most)
+        digest = hashlib.sha256(str(target.sa_url.database).encode()).hexdigest()[:32]
+        params = {"key": f"local-data-service.migrate.{digest}"}
+        take, release = "SELECT GET_LOCK(:key, 0)", "SELECT RELEASE_LOCK(:key)"
+    engine = make_engine(target)
+    try:
+        with engine.connect() as connection:
+            deadline = time.monotonic() + wait
+            while not connection.execute(text(take), params).scalar():
+                connection.rollback()  # hold no snapshot while waiting
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another process kept {target.render()} locked for "
+                                       f"{wait:.0f} s while migrating it")
+                time.sleep(0.05)
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text(release), params)
+                connection.commit()
+    finally:
+        engine.dispose()
