@@ -190,6 +190,19 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _complete_interrupted_updates(app, settings: Settings) -> None:
+    # A model change whose app database committed but whose main row did not (a crash between
+    # the two commits) is finished before any request sees the model.
+    from services.appdb.models import complete_interrupted_updates
+
+    db = app.extensions["dal"]
+    try:
+        if complete_interrupted_updates(db=db, settings=settings):
+            db.commit()
+    finally:
+        db._adapter.close("rollback")
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Lock the data dir, back up and migrate, check parity, then serve until told to stop."""
     from app import create_app, logs
@@ -206,6 +219,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         logs.configure(settings.log_level, settings.data_dir)
         revision = prepare_database(settings)
         app = create_app(settings)
+        _complete_interrupted_updates(app, settings)
         try:
             serve(app, settings, threads=args.threads, parent_pid=args.parent_pid,
                   revision=revision, stop_on_stdin=args.stop_on_stdin_eof)

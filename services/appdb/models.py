@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,12 @@ from services.appdb.definition import (
     validate_definition,
 )
 from services.config import Settings
-from services.db.dal import close_dal
 from services.db.rows import is_integrity_error, row_dict
 from services.errors import Conflict, NotFound
 from services.schemas import AppModelPublic, AppModelsPublic
-from services.sync import feed
 from services.timeutil import utcnow
 
+log = logging.getLogger(__name__)
 PUBLIC_FIELDS = ("id", "name", "definition", "version", "owner_id", "created_at", "updated_at",
                  "last_seeded_at")
 NOT_FOUND = "Model not found"
@@ -108,17 +108,19 @@ def update_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.U
                  model_in: ModelIn, dry_run: bool, allow_destructive: bool) -> tuple[Row, sync.Plan]:
     """Change name and definition and sync the database to it (or only plan, for a dry run)."""
     _check_same_id(model_id, model_in)
-    row = get_model(db=db, model_id=model_id, owner_id=owner_id)
+    row = complete_interrupted_update(db=db, settings=settings,
+                                      row=get_model(db=db, model_id=model_id, owner_id=owner_id))
     validate_definition(model_in.definition)
     target = app_database(settings=settings, row=row)
     if dry_run:
         return row, sync.plan(target, model_in.definition)
+    version = row.version + 1
+    # The app database commits first, recording (version, definition); if this process dies
+    # before the main database commits below, complete_interrupted_update finishes the job.
     result = sync.apply(target, model_in.definition, allow_destructive=allow_destructive,
-                        backups_dir=_backups(settings))
-    _restart_feed(store.with_definition(target, model_in.definition), result)
+                        backups_dir=_backups(settings), version=version)
     db(db.app_model.id == model_id).update(
-        name=model_in.name, definition=_stored(model_in.definition),
-        version=db.app_model.version + 1,
+        name=model_in.name, definition=_stored(model_in.definition), version=version,
     )
     return get_model(db=db, model_id=model_id, owner_id=None), result
 
@@ -126,26 +128,39 @@ def update_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.U
 def sync_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUID | None,
                dry_run: bool, allow_destructive: bool) -> sync.Plan:
     """Bring the live database to the stored definition (or only plan it)."""
-    row = get_model(db=db, model_id=model_id, owner_id=owner_id)
+    row = complete_interrupted_update(db=db, settings=settings,
+                                      row=get_model(db=db, model_id=model_id, owner_id=owner_id))
     target = app_database(settings=settings, row=row)
     if dry_run:
         return sync.plan(target, target.definition)
-    result = sync.apply(target, target.definition, allow_destructive=allow_destructive,
-                        backups_dir=_backups(settings))
-    _restart_feed(target, result)
-    return result
+    return sync.apply(target, target.definition, allow_destructive=allow_destructive,
+                      backups_dir=_backups(settings), version=row.version)
 
 
-def _restart_feed(target: store.AppDatabase, result: sync.Plan) -> None:
-    # Rows a schema change altered carry no new feed entries: every client starts over.
-    if result.empty:
-        return
-    db = store.open_rows_dal(target)
+def complete_interrupted_update(*, db: DAL, settings: Settings, row: Row) -> Row:
+    """The model's row, first brought up to the definition its app database records when that
+    is newer: a schema change committed there whose main-database update was lost (a crash
+    between the two commits). No commit."""
     try:
-        feed.new_epoch(db)
-        db.commit()
-    finally:
-        close_dal(db)
+        recorded = store.recorded_definition(app_database(settings=settings, row=row))
+    except NotFound:
+        return row
+    if recorded is None or recorded[0] <= row.version:
+        return row
+    version, definition = recorded
+    log.warning("model %s: completing an interrupted schema change (version %s -> %s)",
+                row.id, row.version, version)
+    db(db.app_model.id == row.id).update(definition=_stored(definition), version=version)
+    return get_model(db=db, model_id=row.id, owner_id=None)
+
+
+def complete_interrupted_updates(*, db: DAL, settings: Settings) -> int:
+    """complete_interrupted_update for every model (at start-up); returns how many changed."""
+    changed = 0
+    for model_id in [r.id for r in db(db.app_model).select(db.app_model.id)]:
+        row = get_model(db=db, model_id=model_id, owner_id=None)
+        changed += complete_interrupted_update(db=db, settings=settings, row=row) is not row
+    return changed
 
 
 def delete_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUID | None) -> None:

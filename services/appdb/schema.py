@@ -4,8 +4,8 @@ Every entity table has a UUID ``id``, ``created_at`` and ``updated_at`` (naive U
 microseconds, as in the main database) and its fields; a OneToMany relationship adds a
 reference column to its ``to`` entity; a ManyToMany relationship adds a join table
 ``<from>__<name>`` with ``source_id`` and ``target_id``. The change-feed tables (``sync_row``,
-``sync_counter``, ``sync_operation``) are the main database's, so entity names may not start
-with ``sync_``. Indexes on created_at, unique fields
+``sync_counter``, ``sync_operation``) are the main database's, and ``sync_schema`` records the
+definition the schema was built from, so entity names may not start with ``sync_``. Indexes on created_at, unique fields
 and reference columns; foreign keys enforced.
 """
 
@@ -24,6 +24,11 @@ from services.db.types import boolean_type, datetime_type, enum_type, json_type,
 from services.timeutil import utcnow
 
 STRING_LENGTH = 255
+# The definition the live schema was last built or synced from, written in the same
+# transaction as the DDL, with the main database's model version it goes with. The main
+# database commits separately (another file or connection): after a crash between the two,
+# start-up finds the newer definition here and completes the main database's row.
+SCHEMA_RECORD = "sync_schema"
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,12 @@ def build_metadata(definition: Definition, schema: str | None = None) -> sa.Meta
         )
     for table in SYNC_TABLES:  # the change feed, as in the main database
         table.to_metadata(metadata, schema=schema)
+    sa.Table(
+        SCHEMA_RECORD, metadata,
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("definition", sa.Text(), nullable=False),
+    )
     return metadata
 
 
@@ -193,3 +204,10 @@ def define_pydal(db: DAL, definition: Definition, family: str, schema: str | Non
             primarykey=["source_id", "target_id"], migrate=False, rname=rname(join.name),
         )
     define_sync_tables(db, family, rname=rname)
+    db.define_table(
+        SCHEMA_RECORD,
+        Field("id", "integer", notnull=True),
+        Field("version", "bigint", notnull=True),
+        Field("definition", "text", notnull=True),
+        primarykey=["id"], migrate=False, rname=rname(SCHEMA_RECORD),
+    )

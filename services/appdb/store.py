@@ -26,7 +26,7 @@ from pydal import DAL
 from sqlalchemy.pool import NullPool
 
 from services.appdb.definition import MODEL_ID_PATTERN, Definition
-from services.appdb.schema import build_metadata, define_pydal
+from services.appdb.schema import SCHEMA_RECORD, build_metadata, define_pydal
 from services.db.dal import close_dal, open_dal
 from services.db.engine import make_engine
 from services.db.parity import (
@@ -217,7 +217,7 @@ def ensure_schema(connection: sa.Connection, app_db: AppDatabase) -> None:
 # --------------------------------------------------------------------------- create, drop
 
 
-def create(app_db: AppDatabase) -> None:
+def create(app_db: AppDatabase, *, version: int = 1) -> None:
     """Create the model's database and all its tables; a no-op if it exists and matches.
 
     Raises Conflict when the database exists with tables that differ from the definition
@@ -256,6 +256,7 @@ def create(app_db: AppDatabase) -> None:
                 # The feed's counter row, so no two first writers race to create it.
                 connection.execute(metadata.tables["sync_counter"].insert().values(
                     name=feed.COUNTER, value=0, epoch=uuid.uuid4().hex))
+                record_definition(connection, metadata, app_db.definition, version)
         finally:
             engine.dispose()
     except BaseException:
@@ -264,6 +265,49 @@ def create(app_db: AppDatabase) -> None:
             with suppress(Exception):
                 drop(app_db)
         raise
+
+
+def record_definition(connection: sa.Connection, metadata: sa.MetaData, definition: Definition,
+                      version: int) -> None:
+    """Store the definition the schema now has, and the model version it goes with, in the
+    caller's (DDL) transaction."""
+    table = metadata.tables[SCHEMA_RECORD]
+    table.create(connection, checkfirst=True)  # a database made before the record existed
+    connection.execute(table.delete())
+    connection.execute(table.insert().values(
+        id=1, version=version, definition=definition.model_dump_json(by_alias=True,
+                                                                     exclude_none=True)))
+
+
+def restart_feed(connection: sa.Connection, metadata: sa.MetaData) -> None:
+    """A new feed epoch, in the caller's (DDL) transaction: rows a schema change altered carry
+    no feed entries, so every client starts over."""
+    counter = metadata.tables["sync_counter"]
+    epoch = uuid.uuid4().hex
+    done = connection.execute(
+        counter.update().where(counter.c.name == feed.COUNTER).values(epoch=epoch)).rowcount
+    if not done:  # a database made before the counter row existed
+        rows = metadata.tables["sync_row"]
+        top = connection.execute(sa.select(sa.func.max(rows.c.seq))).scalar() or 0
+        connection.execute(counter.insert().values(name=feed.COUNTER, value=top, epoch=epoch))
+
+
+def recorded_definition(app_db: AppDatabase) -> tuple[int, Definition] | None:
+    """The (version, definition) the schema was last built from, or None if not recorded."""
+    if not exists(app_db):
+        return None
+    db = open_rows_dal(app_db)
+    try:
+        table = db[SCHEMA_RECORD]
+        try:
+            row = db(table.id == 1).select(table.version, table.definition).first()
+        except Exception:  # noqa: BLE001 - no record table: made before it existed
+            return None
+        if row is None:
+            return None
+        return int(row.version), Definition.model_validate_json(row.definition)
+    finally:
+        close_dal(db)
 
 
 def _has_tables(app_db: AppDatabase) -> bool:

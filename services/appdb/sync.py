@@ -34,6 +34,8 @@ from services.appdb.store import (
     ensure_schema,
     exists,
     model_metadata,
+    record_definition,
+    restart_feed,
     with_definition,
 )
 from services.db.maintenance import backup_sqlite
@@ -436,7 +438,8 @@ _ROW_ERRORS = (sa.exc.IntegrityError, sa.exc.DataError)
 
 
 def apply(
-    app_db: AppDatabase, new_definition: Definition, *, allow_destructive: bool, backups_dir: Path
+    app_db: AppDatabase, new_definition: Definition, *, allow_destructive: bool, backups_dir: Path,
+    version: int,
 ) -> Plan:
     """Bring the live database to ``new_definition`` in one transaction, after a snapshot.
 
@@ -444,13 +447,14 @@ def apply(
     ``allow_destructive``; Invalid when existing rows cannot fit the new schema; Unsupported on
     MySQL/MariaDB when there is anything to change. On SQLite the snapshot is a backup of the
     file in ``backups_dir/<model_id>/`` (the newest few are kept); PostgreSQL takes none: the
-    transaction alone guarantees all or nothing.
+    transaction alone guarantees all or nothing. The same transaction records the definition
+    with the model ``version`` it goes with, and restarts the feed when the schema changed.
     """
     validate_definition(new_definition)
     new_db = with_definition(app_db, new_definition)
     if not exists(app_db):
         result = _creation_plan(new_definition)
-        create(new_db)
+        create(new_db, version=version)
         result.applied = True
         return result
     metadata = model_metadata(new_definition)
@@ -463,7 +467,8 @@ def apply(
             try:
                 with connection.begin():
                     result = _plan(connection, new_definition)
-                    if result.empty:
+                    if result.empty:  # (display names, enum labels) still recorded
+                        record_definition(connection, metadata, new_definition, version)
                         return result
                     if result.destructive and not allow_destructive:
                         raise DestructiveChange(result.destructive)
@@ -504,6 +509,8 @@ def apply(
                     left = _plan(connection, new_definition)
                     if not left.empty:
                         raise RuntimeError(f"sync left differences: {left.operations}")
+                    record_definition(connection, metadata, new_definition, version)
+                    restart_feed(connection, metadata)
                     result.applied = True
             finally:
                 if sqlite:

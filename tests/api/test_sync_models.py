@@ -199,3 +199,39 @@ def test_another_users_model_cannot_be_synced(make_client):
     assert client.post(SYNC, headers=bob, json={"client_id": "b",
                                                "scope": "models/shop-demo"}).status_code == 404
     assert client.get(f"{DB}/status", headers=su).get_json()["entity_counts"]["supplier"] == 0
+
+
+def test_a_schema_change_cut_off_before_the_main_commit_is_completed(client, su, backend):
+    # A crash after the app database committed a PUT's schema change (and its record of the
+    # definition) but before the main database committed the model row: simulated by applying
+    # the change to the app database alone. Start-up, or the next change, completes the row.
+    from app.cli import _complete_interrupted_updates
+    from services.appdb import store
+    from services.appdb import sync as schema_sync
+    from services.appdb.definition import Definition
+
+    settings = client.app.config["SETTINGS"]
+    changed = copy.deepcopy(SHOP)
+    schema_changes = backend != "mysql"  # MariaDB refuses DDL syncs; a label change is recorded
+    if schema_changes:
+        changed["definition"]["entities"][3]["fields"].append({"name": "phone", "type": "String"})
+    else:
+        changed["definition"]["entities"][3]["display_name"] = "Renamed"
+    new = Definition.model_validate(changed["definition"])
+    before = client.get(f"{M}/shop-demo", headers=su).get_json()
+    target = store.locate(main=settings.database, data_dir=settings.data_dir,
+                          model_id="shop-demo", definition=Definition.model_validate(
+                              before["definition"]))
+    schema_sync.apply(target, new, allow_destructive=False, backups_dir=settings.data_dir,
+                      version=before["version"] + 1)
+    assert client.get(f"{M}/shop-demo", headers=su).get_json() == before
+    assert client.get(f"{DB}/status", headers=su).get_json()["in_sync"] is not schema_changes
+
+    _complete_interrupted_updates(client.app, settings)  # what `serve` does at start-up
+    after = client.get(f"{M}/shop-demo", headers=su).get_json()
+    assert after["version"] == before["version"] + 1
+    assert Definition.model_validate(after["definition"]) == new
+    assert client.get(f"{DB}/status", headers=su).get_json()["in_sync"] is True
+    # Nothing is left to complete: a second start changes nothing.
+    _complete_interrupted_updates(client.app, settings)
+    assert client.get(f"{M}/shop-demo", headers=su).get_json() == after

@@ -77,7 +77,7 @@ SHOP = {
 }
 ROOT = Path(__file__).resolve().parents[2]
 ENTITIES = {"customer", "product", "purchase", "supplier", "review", "coupon"}
-FEED_TABLES = {"sync_row", "sync_counter", "sync_operation"}
+FEED_TABLES = {"sync_row", "sync_counter", "sync_operation", "sync_schema"}
 TABLES = ENTITIES | {"purchase__products"} | FEED_TABLES
 
 
@@ -341,7 +341,7 @@ def test_a_column_added_behind_the_back_is_drift(apps, tmp_path):
     assert planned.operations == ["drop column customer.nickname"]
     assert planned.destructive == ["drop column customer.nickname"]
     run = partial(sync.apply, app_db, app_db.definition, allow_destructive=True,
-                  backups_dir=tmp_path / "backups")
+                  backups_dir=tmp_path / "backups", version=2)
     if app_db.family == "mysql":
         with pytest.raises(sync.Unsupported):
             run()
@@ -382,7 +382,8 @@ def test_sync_adds_an_entity_and_a_field(apps, tmp_path):
     assert store.in_sync(app_db)
 
     backups = tmp_path / "backups"
-    run = partial(sync.apply, app_db, grown, allow_destructive=False, backups_dir=backups)
+    run = partial(sync.apply, app_db, grown, allow_destructive=False, backups_dir=backups,
+                  version=2)
     if expect_unsupported_on_mysql(app_db, run):
         return
     applied = run()
@@ -431,7 +432,7 @@ def test_a_destructive_sync_is_refused_then_applied_when_allowed(apps, tmp_path)
     backups = tmp_path / "backups"
 
     with pytest.raises(sync.DestructiveChange) as refused:
-        sync.apply(app_db, shrunk, allow_destructive=False, backups_dir=backups)
+        sync.apply(app_db, shrunk, allow_destructive=False, backups_dir=backups, version=2)
     assert isinstance(refused.value, Conflict)  # the HTTP layer's 409
     assert set(refused.value.operations) == {
         "drop table supplier", "drop table purchase__products", "drop column customer.vip",
@@ -441,7 +442,8 @@ def test_a_destructive_sync_is_refused_then_applied_when_allowed(apps, tmp_path)
     assert store.in_sync(app_db), store.differences(app_db)  # nothing changed
     assert sync.plan(app_db, shrunk).destructive == refused.value.operations
 
-    run = partial(sync.apply, app_db, shrunk, allow_destructive=True, backups_dir=backups)
+    run = partial(sync.apply, app_db, shrunk, allow_destructive=True, backups_dir=backups,
+                  version=2)
     if expect_unsupported_on_mysql(app_db, run):
         return
     run()
@@ -479,7 +481,7 @@ def test_rows_that_do_not_fit_stop_the_whole_sync(apps, tmp_path):
     for change, message in ((required_field, "cannot add required field product.sku"),
                             (unique_over_duplicates, "existing rows do not fit")):
         run = partial(sync.apply, app_db, definition(change), allow_destructive=False,
-                      backups_dir=backups)
+                      backups_dir=backups, version=2)
         if expect_unsupported_on_mysql(app_db, run):
             continue
         with pytest.raises(Invalid, match=message):
@@ -494,7 +496,7 @@ def test_rows_that_do_not_fit_stop_the_whole_sync(apps, tmp_path):
                                                 "required": True})
 
     run = partial(sync.apply, app_db, definition(required_on_empty),
-                  allow_destructive=False, backups_dir=backups)
+                  allow_destructive=False, backups_dir=backups, version=2)
     if not expect_unsupported_on_mysql(app_db, run):
         run()
         assert store.in_sync(store.with_definition(app_db, definition(required_on_empty)))
@@ -520,7 +522,7 @@ def run_then_die(connection, units, metadata):
 
 sync._run = run_then_die
 sync.apply(app_db, Definition.model_validate(args["new"]), allow_destructive=True,
-           backups_dir=Path(args["data_dir"]) / "backups")
+           backups_dir=Path(args["data_dir"]) / "backups", version=2)
 """
 
 
@@ -529,7 +531,8 @@ def test_a_crash_mid_sync_leaves_the_previous_schema(apps, main_target, tmp_path
     fill(app_db)
     changed = definition(lambda raw: (_grow(raw), _shrink(raw)))
     if expect_unsupported_on_mysql(app_db, partial(
-            sync.apply, app_db, changed, allow_destructive=True, backups_dir=tmp_path)):
+            sync.apply, app_db, changed, allow_destructive=True, backups_dir=tmp_path,
+            version=2)):
         return
     args = {
         "main": main_target.sa_url.render_as_string(hide_password=False),
@@ -548,7 +551,7 @@ def test_a_crash_mid_sync_leaves_the_previous_schema(apps, main_target, tmp_path
             assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         finally:
             connection.close()
-    sync.apply(app_db, changed, allow_destructive=True, backups_dir=tmp_path)
+    sync.apply(app_db, changed, allow_destructive=True, backups_dir=tmp_path, version=2)
     assert store.in_sync(store.with_definition(app_db, changed))
 
 
@@ -588,5 +591,5 @@ def test_drop_removes_everything(apps, backend, tmp_path):
     planned = sync.plan(app_db, app_db.definition)
     assert planned.destructive == [] and len(planned.operations) == len(TABLES)
     assert not store.exists(app_db)
-    sync.apply(app_db, app_db.definition, allow_destructive=False, backups_dir=tmp_path)
+    sync.apply(app_db, app_db.definition, allow_destructive=False, backups_dir=tmp_path, version=1)
     assert store.status(app_db)["in_sync"] is True
