@@ -91,14 +91,21 @@ lint: $(STAMP) ## Lint with ruff when it is installed
 	$(PY) -m ruff check app services tests bench alembic
 
 .PHONY: stress stress-harness
-STRESS_KILLS ?= 50
-stress: $(STAMP) ## Crash durability at length (STRESS_KILLS=50 kill -9 rounds), then stress-harness
-	STRESS_KILLS=$(STRESS_KILLS) $(PY) -m pytest -s tests/test_crash_durability.py
-	$(MAKE) --no-print-directory stress-harness
+STRESS_KILLS ?= 20
+STRESS_SYNC_KILLS ?= 10
+# Counts (requests, errors, acked vs found, lost, doubled, kills, fuzz cases, failures) go to
+# $STRESS_REPORT_DIR/harness-*.jsonl (a temporary dir when unset); the table adds them up.
+stress: $(STAMP) ## Everything at length: kill -9 rounds (writes, sync batches), the full harness (fuzzing, hostile corpus, auth matrix, load, faults), then one table
+	@dir="$${STRESS_REPORT_DIR:-$$(mktemp -d -t stress-XXXXXX)}"; start=$$(date +%s); status=0; \
+	STRESS_REPORT_DIR="$$dir" STRESS_KILLS=$(STRESS_KILLS) STRESS_SYNC_KILLS=$(STRESS_SYNC_KILLS) \
+	  $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_crash_durability.py tests/test_sync_processes.py \
+	  || status=1; \
+	STRESS_REPORT_DIR="$$dir" HARNESS_PROFILE=full $(PY) -m pytest -q $(PYTEST_ARGS) tests/harness \
+	  || status=1; \
+	$(PY) -m tests.harness.report "$$dir" || status=1; \
+	echo "make stress: $$(( $$(date +%s) - start )) s, counts in $$dir"; exit $$status
 
-# Counts (cases tried, failures per suite) go to $STRESS_REPORT_DIR/harness-*.jsonl and, added up,
-# to harness-summary.json there and one JSON line on stdout; a temporary dir when unset.
-stress-harness: $(STAMP) ## Reliability harness at length (HARNESS_PROFILE=full): fuzzing, hostile corpus, auth matrix
+stress-harness: $(STAMP) ## The full harness only (HARNESS_PROFILE=full): fuzzing, hostile corpus, auth matrix, load, faults
 	@dir="$${STRESS_REPORT_DIR:-$$(mktemp -d -t stress-XXXXXX)}"; \
 	HARNESS_PROFILE=full STRESS_REPORT_DIR="$$dir" $(PY) -m pytest $(PYTEST_ARGS) tests/harness; \
 	status=$$?; $(PY) -m tests.harness.report "$$dir" || status=1; exit $$status

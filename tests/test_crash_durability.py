@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.common import report
 from tests.procs import Service
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,11 +146,22 @@ def test_kill_9_during_writes_loses_no_acknowledged_write(tmp_path):
     logs.mkdir()
     db_path = data_dir / "app.db"
     rng = random.Random(SEED)
+    started = time.monotonic()
+    print(f"\ncrash durability: {ROUNDS} rounds, seed {SEED}, {WRITERS} writers")
+    # Counts for make stress's table, written whether or not the test passes.
+    tally = {"kills": 0, "requests": 0, "acked": 0, "found": 0, "lost": 0, "doubled": 0,
+             "failures": 1}
+    try:
+        _rounds(data_dir, logs, db_path, rng, tally, started)
+        tally["failures"] = 0
+    finally:
+        report("crash", "kill_9_during_writes", **tally)
+
+
+def _rounds(data_dir, logs, db_path, rng, tally, started) -> None:
     acked_so_far: set[str] = set()
     present_before: set[str] = set()
     unacked_landed_total = 0
-    started = time.monotonic()
-    print(f"\ncrash durability: {ROUNDS} rounds, seed {SEED}, {WRITERS} writers")
 
     for round_no in range(ROUNDS):
         result = crash_round(data_dir, logs, round_no, rng)
@@ -160,9 +172,12 @@ def test_kill_9_during_writes_loses_no_acknowledged_write(tmp_path):
         assert check == "ok", f"round {round_no}: integrity_check said {check}"
         counts = Counter(titles)
         twice = sorted(t for t, n in counts.items() if n > 1)
-        assert not twice, f"round {round_no}: titles stored more than once: {twice[:10]}"
         present = set(counts)
         lost = acked_so_far - present
+        tally.update(kills=round_no + 1, requests=tally["requests"] + result["attempted"],
+                     acked=len(acked_so_far), found=len(acked_so_far & present),
+                     lost=len(lost), doubled=len(twice))
+        assert not twice, f"round {round_no}: titles stored more than once: {twice[:10]}"
         assert not lost, (f"round {round_no}: {len(lost)} acknowledged write(s) lost "
                           f"(seed {SEED}), e.g. {sorted(lost)[:10]}")
         # A committed but unacknowledged row from an earlier round is still committed data.

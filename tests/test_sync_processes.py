@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import BACKENDS
+from tests.harness.common import report
 from tests.procs import Service
 
 ROUNDS = int(os.environ.get("STRESS_SYNC_KILLS", "3"))
@@ -87,11 +88,22 @@ def send(service: Service, client_id: str, ops: list[dict], cursor: str | None =
 
 @pytest.mark.slow
 def test_kill_9_during_a_sync_batch_leaves_all_or_nothing(fresh_target, tmp_path):
+    outcomes = {"none": 0, "all": 0, "answered": 0}
+    failed = 1
+    try:
+        _kill_rounds(fresh_target, tmp_path, outcomes)
+        failed = 0
+    finally:  # counts for make stress's table, whether or not the test passes
+        report("sync-kill", f"kill_9_during_a_sync_batch[{fresh_target.family}]",
+               kills=sum(outcomes.values()), requests=sum(outcomes.values()) * BATCH,
+               failures=failed)
+
+
+def _kill_rounds(fresh_target, tmp_path, outcomes: dict) -> None:
     data_dir, logs = tmp_path / "data", tmp_path / "logs"
     logs.mkdir()
     url = database_url(fresh_target)
     rng = random.Random(SEED)
-    outcomes = {"none": 0, "all": 0, "answered": 0}
 
     def start(n: int) -> Service:
         return Service(data_dir, logs / f"serve-{n:03d}.err", database_url=url)
