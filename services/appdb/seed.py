@@ -9,10 +9,11 @@ How it stays fast and small:
   rise with the index, from a bijection of it, so ids never collide and a reference to any parent
   row is computed, not remembered; only encoded ids of referenced entities are cached, up to a
   fixed budget. Memory stays flat whatever the row count; the same seed gives the same ids.
-* Every value is encoded by PyDAL's own representer (``db._adapter.representer``, to which
-  ``db._adapter.represent`` hands every value; custom types' encoders included; pool values once
-  each) into multi-row INSERTs (cut by size: ``STATEMENT_CHARS``) run with ``db.executesql`` on
-  PyDAL's connection, in one transaction: committed at the end, rolled back on any error.
+* Every value is encoded as the PyDAL field's driver parameter (custom types' encoders, see
+  services/db/rows.py ``param_encoder``; pool values once each) and bound to multi-row INSERTs
+  built from the table's PyDAL fields (``ROWS_PER_STATEMENT`` rows each, so SQLite compiles one
+  statement per table and reuses it) run with ``db.executesql`` on PyDAL's connection, in one
+  transaction: committed at the end, rolled back on any error. No value is quoted into SQL.
 * Rows sample their pools in shuffled passes, and a row's name fields and email describe one
   person (see Persona), so small seeds do not repeat values and rows look consistent.
 
@@ -52,16 +53,17 @@ from services.appdb.rows import (
     problem,
 )
 from services.appdb.schema import STRING_LENGTH, Column, JoinTable, entity_columns, join_tables
-from services.db.rows import is_integrity_error
+from services.db.rows import is_integrity_error, param_encoder
 from services.sync import feed
 
 DEFAULT_COUNT = 5
 API_MAX_COUNT = 10  # what the HTTP API allows; the library and the CLI take any count
 CHUNK_ROWS = 1000  # rows generated at a time (and per progress report)
-# INSERT statements are cut at this many characters. SQLite's driver keeps the last 128
-# statements compiled (about five times their text), so small ones keep memory flat there.
-STATEMENT_CHARS = {"sqlite": 8 * 1024}
-STATEMENT_CHARS_DEFAULT = 1024 * 1024
+# Rows per multi-row INSERT (fewer for wide tables: at most MAX_PARAMS bound values, well under
+# SQLite's 32,766). Every full statement of a table has the same text, so SQLite's driver compiles
+# it once and keeps it in its statement cache; 100 rows measured faster there than 500.
+ROWS_PER_STATEMENT = 100
+MAX_PARAMS = 10_000
 POOL_MAX = 1000  # values per Faker pool
 EXISTING_MAX = 100_000  # ids of an entity not being seeded, loaded for references to it
 ID_CACHE_MAX = 250_000  # encoded ids kept for references, over all entities (~25 MB at most)
@@ -98,13 +100,15 @@ class IdSpace:
     (SQLite, InnoDB, PostgreSQL) in order.
     """
 
-    def __init__(self, seed: int, entity: str, encode: Callable[[uuid.UUID], str],
+    def __init__(self, seed: int, entity: str, encode: Callable[[uuid.UUID], Any],
                  budget: list[int], *, base_us: int, step_us: int, cache: bool = True) -> None:
         r = _rng(seed, "id", entity)
         self._m1 = r.getrandbits(62) | 1
         self._m2 = r.getrandbits(62) | 1
         self._salt = r.getrandbits(62)
         self._base_us, self._step_us = base_us, step_us
+        probe = uuid.UUID(int=0x0123456789ABCDEF0123456789ABCDEF)
+        self._hex = encode(probe) == probe.hex  # then format the int, skipping the UUID object
         self._encode = encode
         self._cache: list[str] = []
         self._budget = budget if cache else [0]  # shared: [entries still allowed]
@@ -126,14 +130,19 @@ class IdSpace:
                          | (0b10 << 62) | y)
 
     def literal(self, i: int) -> str:
-        """Row ``i``'s id as a SQL literal."""
+        """Row ``i``'s id as the driver parameter its field binds."""
         cache = self._cache
         if i < len(cache):
             return cache[i]
         return self._new_literal(i, self._mix(i))
 
     def _new_literal(self, i: int, y: int) -> str:
-        lit = self._encode(self._uuid(i, y))
+        if self._hex:
+            ms = (self._base_us + i * self._step_us + y % self._step_us) // 1000
+            lit = format((ms << 80) | (0x7 << 76) | (((y >> 50) & 0xFFF) << 64) | (0b10 << 62) | y,
+                         "032x")
+        else:
+            lit = self._encode(self._uuid(i, y))
         cache = self._cache
         if i == len(cache) and self._budget[0] > 0:
             cache.append(lit)
@@ -411,13 +420,12 @@ class Ctx:
     db: DAL
     seed: int
     pools: Pools
-    represent: Callable[[Any, Any], str]
+    represent: Callable[[Any, Any], Any]  # (value, field type) -> driver parameter
     base: datetime  # the seed's "now": seeded rows are created after it
     step_us: int  # microseconds between consecutive created_at values
     ids: dict[str, IdSpace]
     counts: dict[str, int]  # rows seeded this run, by entity
     offsets: dict[str, int]  # rows of the entity before this run (preserve_existing)
-    statement_chars: int = STATEMENT_CHARS_DEFAULT
     existing: dict[str, list[str]] = field(default_factory=dict)  # encoded ids, by entity
     personas: dict[str, Persona] = field(default_factory=dict)
 
@@ -428,17 +436,17 @@ class Ctx:
         return self.personas[entity]
 
 
-Gen = Callable[[int, int], list[str]]  # (first local row, how many) -> SQL literals
+Gen = Callable[[int, int], list[Any]]  # (first local row, how many) -> driver parameters
 
 
-def _pool_gen(rng: Random, literals: list[str]) -> Gen:
+def _pool_gen(rng: Random, literals: list[Any]) -> Gen:
     """Rows take the pool's values in a shuffled order, reshuffled after each pass."""
-    order: list[str] = []
+    order: list[Any] = []
     pos = 0  # the next value of the current pass (chunk sizes must not change the sequence)
 
-    def gen(start: int, k: int) -> list[str]:
+    def gen(start: int, k: int) -> list[Any]:
         nonlocal pos
-        out: list[str] = []
+        out: list[Any] = []
         while len(out) < k:
             if pos == len(order):
                 order[:] = literals
@@ -591,17 +599,17 @@ class _Counter:
 
 
 def _ref_gen(ctx: Ctx, job: EntityJob, plan: RefPlan, links: list[int]) -> Gen:
-    """SQL literals for a Reference column, counting non-NULL ones into ``links``."""
+    """Encoded ids for a Reference column (None: NULL), counting the others into ``links``."""
     column = plan.column
     r = _rng(ctx.seed, "ref", job.name, column.name)
     if plan.mode in ("null", "deferred"):
-        return lambda start, k: ["NULL"] * k
+        return lambda start, k: [None] * k
     if plan.mode == "self":
         space = ctx.ids[job.name]
         off = job.offset
         roots = max(1, math.ceil(job.count / _ROOT_SHARE))
 
-        def self_ref(start: int, k: int) -> list[str]:
+        def self_ref(start: int, k: int) -> list[str | None]:
             out = []
             for local in range(start, start + k):
                 if plan.unique:
@@ -610,23 +618,24 @@ def _ref_gen(ctx: Ctx, job: EntityJob, plan: RefPlan, links: list[int]) -> Gen:
                     j = local if local < roots else r.randrange(roots)
                 else:
                     j = r.randrange(local) if local else -1
-                out.append(space.literal(off + j) if j >= 0 else "NULL")
-            links[0] += sum(1 for lit in out if lit != "NULL")
+                out.append(space.literal(off + j) if j >= 0 else None)
+            links[0] += len(out) - out.count(None)
             return out
 
         return self_ref
     pick = _parent_picker(ctx, job, plan, r)
 
-    def ref(start: int, k: int) -> list[str]:
+    def ref(start: int, k: int) -> list[str | None]:
         out = [pick(local) for local in range(start, start + k)]
-        links[0] += sum(1 for lit in out if lit != "NULL")
+        links[0] += len(out) - out.count(None)
         return out
 
     return ref
 
 
-def _parent_picker(ctx: Ctx, job: EntityJob, plan: RefPlan, r: Random) -> Callable[[int], str]:
-    """Local child row -> the literal of the parent it references (new or existing rows)."""
+def _parent_picker(ctx: Ctx, job: EntityJob, plan: RefPlan, r: Random
+                   ) -> Callable[[int], str | None]:
+    """Local child row -> the encoded id of the parent it references (None: no parent)."""
     target = plan.column.target
     if plan.mode == "existing" or (plan.mode == "deferred" and target not in ctx.counts):
         literals = ctx.existing[target]
@@ -640,11 +649,11 @@ def _parent_picker(ctx: Ctx, job: EntityJob, plan: RefPlan, r: Random) -> Callab
         def lit_at(j: int) -> str:
             return space.literal(toff + j)
     if n == 0:
-        return lambda local: "NULL"
+        return lambda local: None
     if plan.unique:
         step = _coprime_step(n, r)
         shift = r.randrange(n)
-        return lambda local: lit_at((local * step + shift) % n) if local < n else "NULL"
+        return lambda local: lit_at((local * step + shift) % n) if local < n else None
     rnd = r.random
     return lambda local: lit_at(int(rnd() * n))
 
@@ -780,10 +789,10 @@ def _column_gens(ctx: Ctx, job: EntityJob, field_types: dict[str, Any], links: l
                                           f"{job.name}.{column.name} cannot take "
                                           f"{job.offset + job.count} distinct values",
                                           "too_many_rows")])
-            off = job.offset
+            off, encode = job.offset, param_encoder(ftype)
 
-            def unique_gen(start: int, k: int, raw=raw, ftype=ftype, off=off) -> list[str]:
-                return [represent(raw(off + local, 0), ftype) for local in range(start, start + k)]
+            def unique_gen(start: int, k: int, raw=raw, encode=encode, off=off) -> list[Any]:
+                return [encode(raw(off + local, 0)) for local in range(start, start + k)]
 
             if column.unique and preserve and job.offset:
                 checks.append((len(gens), column, raw))
@@ -820,28 +829,30 @@ def _capacity_gen(ctx: Ctx, job: EntityJob, column: Column, ftype: Any, preserve
                                   f"{job.name}.{column.name} is unique and required: only "
                                   f"{len(values)} more distinct values", "too_many_rows")])
     literals = [ctx.represent(v, ftype) for v in values]
-    return lambda start, k: [literals[i] if i < len(literals) else "NULL"
+    return lambda start, k: [literals[i] if i < len(literals) else None
                              for i in range(start, start + k)]
 
 
 # --------------------------------------------------------------------------- writing
 
 
-def _statements(head: str, rows: list[str], limit: int) -> Iterator[str]:
-    """INSERT statements of at most ``limit`` characters (and at least one row each)."""
-    batch: list[str] = []
-    size = 0
-    for row in rows:
-        if batch and size + len(row) > limit:
-            yield head + ",".join(batch)
-            batch, size = [], 0
-        batch.append(row)
-        size += len(row) + 1
-    if batch:
-        yield head + ",".join(batch)
+def _insert_many(db: DAL, table: Any, fields: list, params: list[Any]) -> None:
+    """INSERT the rows whose values ``params`` holds one after another (len(fields) per row),
+    as multi-row INSERTs of bound parameters built from the table's PyDAL fields."""
+    width = len(fields)
+    per = max(1, min(ROWS_PER_STATEMENT, MAX_PARAMS // width))
+    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    one = "(" + ",".join([mark] * width) + ")"
+    head = f"INSERT INTO {table._rname} ({','.join(f._rname for f in fields)}) VALUES "
+    full = head + ",".join([one] * per)
+    step = per * width
+    for start in range(0, len(params), step):
+        part = params[start:start + step]
+        sql = full if len(part) == step else head + ",".join([one] * (len(part) // width))
+        db.executesql(sql, placeholders=part)
 
 
-def _resolve_clashes(ctx: Ctx, job: EntityJob, start: int, cols: list[list[str]],
+def _resolve_clashes(ctx: Ctx, job: EntityJob, start: int, cols: list[list[Any]],
                      checks: list[tuple[int, Column, Callable]], ftypes: dict[str, Any]) -> None:
     """Give new values to unique values existing rows already hold (preserve_existing)."""
     table = _table(ctx.db, job.name)
@@ -872,11 +883,9 @@ def _insert_entity(ctx: Ctx, job: EntityJob, counter: _Counter, links: list[int]
     names = ["id", "created_at", "updated_at", *(c.name for c in job.columns)]
     fields = [table[n] for n in names]
     ftypes = {f.name: f.type for f in fields}
-    head = f"INSERT INTO {table._rname} ({','.join(f._rname for f in fields)}) VALUES "
     gens, checks = _column_gens(ctx, job, ftypes, links, preserve)
     space = ctx.ids[job.name]
-    stamp_type = ftypes["created_at"]
-    represent = ctx.represent
+    encode_stamp = param_encoder(ftypes["created_at"])
     epoch = datetime(1970, 1, 1)
     micro = timedelta(microseconds=1)
     off = job.offset
@@ -885,15 +894,13 @@ def _insert_entity(ctx: Ctx, job: EntityJob, counter: _Counter, links: list[int]
         k = min(CHUNK_ROWS, job.count - start)
         ids, created = space.rows(off + start, k)
         # Seeded rows were created one after another and never updated since.
-        stamps = [represent(epoch + us * micro, stamp_type) for us in created]
+        stamps = [encode_stamp(epoch + us * micro) for us in created]
         cols = [gen(start, k) for gen in gens]
         if checks:
             _resolve_clashes(ctx, job, start, cols, checks, ftypes)
-        rows = ["(" + ",".join(values) + ")"
-                for values in zip(ids, stamps, stamps, *cols, strict=True)]
+        params = [v for values in zip(ids, stamps, stamps, *cols, strict=True) for v in values]
         t1 = time.perf_counter()
-        for sql in _statements(head, rows, ctx.statement_chars):
-            db.executesql(sql)
+        _insert_many(db, table, fields, params)
         timing["generate"] += t1 - t0
         timing["sql"] += time.perf_counter() - t1
         counter.add(k)
@@ -908,20 +915,22 @@ def _fill_deferred(ctx: Ctx, job: EntityJob, plan: RefPlan, links: list[int],
     space = ctx.ids[job.name]
     pick = _parent_picker(ctx, job, RefPlan(plan.column, "new", plan.unique, plan.required),
                           _rng(ctx.seed, "ref", job.name, plan.column.name))
-    cast = "CAST({} AS UUID)" if _family(db) == "postgresql" else "{}"
+    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    then = f"CAST({mark} AS UUID)" if _family(db) == "postgresql" else mark
     for start in range(0, job.count, FILL_CHUNK):
         t0 = time.perf_counter()
         k = min(FILL_CHUNK, job.count - start)
         pairs = [(space.literal(job.offset + local), pick(local))
                  for local in range(start, start + k)]
-        pairs = [(i, p) for i, p in pairs if p != "NULL"]
+        pairs = [(i, p) for i, p in pairs if p is not None]
         if not pairs:
             continue
-        cases = " ".join(f"WHEN {i} THEN {cast.format(p)}" for i, p in pairs)
+        cases = " ".join([f"WHEN {mark} THEN {then}"] * len(pairs))
         sql = (f"UPDATE {table._rname} SET {fld._rname} = CASE {table.id._rname} {cases} END "
-               f"WHERE {table.id._rname} IN ({','.join(i for i, _ in pairs)})")
+               f"WHERE {table.id._rname} IN ({','.join([mark] * len(pairs))})")
+        params = [v for pair in pairs for v in pair] + [i for i, _ in pairs]
         t1 = time.perf_counter()
-        db.executesql(sql)
+        db.executesql(sql, placeholders=params)
         timing["generate"] += t1 - t0
         timing["sql"] += time.perf_counter() - t1
         links[0] += len(pairs)
@@ -951,7 +960,6 @@ def _insert_links(ctx: Ctx, join: JoinTable, counter: _Counter, links: list[int]
                   timing: dict[str, float]) -> None:
     db = ctx.db
     jt = _table(db, join.name)
-    head = f"INSERT INTO {jt._rname} ({jt.source_id._rname},{jt.target_id._rname}) VALUES "
     n_targets, target_lit = _targets_of(ctx, join)
     most = min(MAX_LINKS_PER_ROW, n_targets)
     if not most:
@@ -963,20 +971,20 @@ def _insert_links(ctx: Ctx, join: JoinTable, counter: _Counter, links: list[int]
     n_sources = ctx.counts[join.source]
     for start in range(0, n_sources, CHUNK_ROWS):
         t0 = time.perf_counter()
-        rows = []
+        params: list[str] = []
         for local in range(start, min(n_sources, start + CHUNK_ROWS)):
             k = how_many.randint(0, most)
             if not k:
                 continue
             source = space.literal(soff + local)
-            rows.extend(f"({source},{target_lit(j)})" for j in which.sample(population, k))
+            for j in which.sample(population, k):
+                params += (source, target_lit(j))
         t1 = time.perf_counter()
-        for sql in _statements(head, rows, ctx.statement_chars):
-            db.executesql(sql)
+        _insert_many(db, jt, [jt.source_id, jt.target_id], params)
         timing["generate"] += t1 - t0
         timing["sql"] += time.perf_counter() - t1
-        links[0] += len(rows)
-        counter.add(len(rows))
+        links[0] += len(params) // 2
+        counter.add(len(params) // 2)
 
 
 def _existing_ids(ctx: Ctx, entity: str) -> list[str]:
@@ -984,7 +992,8 @@ def _existing_ids(ctx: Ctx, entity: str) -> list[str]:
     table = _table(ctx.db, entity)
     rows = ctx.db(table.id != None).select(  # noqa: E711
         table.id, orderby=table.id, limitby=(0, EXISTING_MAX))
-    return [ctx.represent(r.id, table.id.type) for r in rows]
+    encode = param_encoder(table.id.type)
+    return [encode(r.id) for r in rows]
 
 
 # --------------------------------------------------------------------------- the entry point
@@ -1055,13 +1064,11 @@ def _seed_all(db: DAL, definition: Definition, names: list[str], count: int, pre
     r = _rng(seed, "time")
     total_rows = count * len(names)
     base = datetime(2021, 1, 1) + timedelta(seconds=r.randrange(3 * 365 * 86400))
-    represent = db._adapter.representer.represent
     budget = [ID_CACHE_MAX]
     ctx = Ctx(
-        db=db, seed=seed, pools=pools, represent=represent, base=base,
+        db=db, seed=seed, pools=pools, represent=_represent, base=base,
         step_us=max(1, (30 * 86400 * 1_000_000) // max(1, count)),  # rows spread over ~30 days
         ids={}, counts={n: count for n in names}, offsets=offsets,
-        statement_chars=STATEMENT_CHARS.get(_family(db), STATEMENT_CHARS_DEFAULT),
     )
     targets = {c.target for j in jobs.values() for c in j.columns if c.type == "Reference"}
     targets |= {jt.target for jt in join_tables(definition) if jt.source in jobs}
@@ -1088,10 +1095,13 @@ def _seed_all(db: DAL, definition: Definition, names: list[str], count: int, pre
     return total_rows
 
 
-def _encoder(db: DAL, entity: str) -> Callable[[uuid.UUID], str]:
-    ftype = _table(db, entity).id.type
-    represent = db._adapter.representer.represent
-    return lambda value: represent(value, ftype)
+def _represent(value: Any, ftype: Any) -> Any:
+    """A value as the driver parameter a field of type ``ftype`` binds (None: NULL)."""
+    return param_encoder(ftype)(value)
+
+
+def _encoder(db: DAL, entity: str) -> Callable[[uuid.UUID], Any]:
+    return param_encoder(_table(db, entity).id.type)
 
 
 @contextmanager

@@ -35,6 +35,24 @@ def _binder(field) -> Any:
     return None
 
 
+def param_encoder(kind: Any) -> Any:
+    """For a field of type ``kind``: a function from a Python value to the driver parameter
+    bound in its place (None stays None, which binds NULL); see insert_rows."""
+    bind = _binder(_Kind(kind))
+    if bind is None:
+        return lambda value: value
+    return lambda value: None if value is None else bind(value)
+
+
+class _Kind:
+    """A stand-in field with only a type (what _binder reads)."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, kind: Any) -> None:
+        self.type = kind
+
+
 def insert_rows(db: DAL, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows with multi-row INSERTs built from the table's PyDAL fields, on PyDAL's
     connection, every value a bound parameter (no literal quoting in Python, no per-row call).
@@ -57,6 +75,37 @@ def insert_rows(db: DAL, table: Table, rows: list[dict[str, Any]]) -> None:
                 value = row[name]
                 params.append(value if bind is None or value is None else bind(value))
         db.executesql(head + ",".join([one] * len(part)), placeholders=params)
+
+
+def _key_sql(db: DAL, table: Table, key: dict[str, Any]) -> tuple[str, list[Any]]:
+    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    where = " AND ".join(f"{table[name]._rname} = {mark}" for name in key)
+    params = [v if v is None or (bind := _binder(table[name])) is None else bind(v)
+              for name, v in key.items()]
+    return where, params
+
+
+def update_row(db: DAL, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+    """UPDATE the row whose key fields equal ``key`` to ``values``: one statement with bound
+    parameters built from the table's PyDAL fields, on PyDAL's connection.
+
+    Unlike a PyDAL update it applies no ``update=`` defaults: pass every value to set. The
+    statement's text depends only on the field names, so SQLite compiles it once per batch.
+    """
+    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    sets = ",".join(f"{table[name]._rname} = {mark}" for name in values)
+    params = [v if v is None or (bind := _binder(table[name])) is None else bind(v)
+              for name, v in values.items()]
+    where, key_params = _key_sql(db, table, key)
+    db.executesql(f"UPDATE {table._rname} SET {sets} WHERE {where}",
+                  placeholders=params + key_params)
+
+
+def delete_row(db: DAL, table: Table, key: dict[str, Any]) -> None:
+    """DELETE the row whose key fields equal ``key`` (as update_row; the database's own foreign
+    keys act, not PyDAL's emulated cascades: use it for tables nothing references)."""
+    where, params = _key_sql(db, table, key)
+    db.executesql(f"DELETE FROM {table._rname} WHERE {where}", placeholders=params)
 
 
 def _reader(field) -> Any:
@@ -113,23 +162,30 @@ def select_in(db: DAL, table: Table, fields: list, column, values: list, *,
 
 
 def select_ordered(db: DAL, table: Table, fields: list, conditions: list[tuple], order_by,
-                   limit: int) -> list[dict[str, Any]]:
+                   limit: int, *, filter_only: tuple = ()) -> list[dict[str, Any]]:
     """Up to ``limit`` rows matching every (field, operator, value) condition, ordered by
     ``order_by``, as dicts of decoded values (bound parameters, as in select_in).
 
-    The operator is one of ``=``, ``>`` and ``in`` (whose value is a list).
+    The operator is one of ``=``, ``>`` and ``in`` (whose value is a list). Conditions on the
+    fields in ``filter_only`` must not pick the index: on SQLite (no planner statistics unless
+    ANALYZE ran) an equality on a key's first column otherwise wins over the index that gives
+    the order, so the query reads and sorts every matching row to return ``limit`` of them;
+    there the column is written ``+col``, which only filters.
     """
     mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    sqlite = db._adapter.dbengine == "sqlite"
     clauses: list[str] = []
     params: list[Any] = []
     for field, operator, value in conditions:
         bind = _binder(field)
         encode = (lambda v: v) if bind is None else bind
+        unindexed = sqlite and any(field is f for f in filter_only)  # Field == builds a Query
+        column = f"+{field._rname}" if unindexed else field._rname
         if operator == "in":
-            clauses.append(f"{field._rname} IN ({','.join([mark] * len(value))})")
+            clauses.append(f"{column} IN ({','.join([mark] * len(value))})")
             params += [encode(v) for v in value]
         elif operator in ("=", ">"):
-            clauses.append(f"{field._rname} {operator} {mark}")
+            clauses.append(f"{column} {operator} {mark}")
             params.append(encode(value))
         else:
             raise ValueError(f"unsupported operator {operator!r}")

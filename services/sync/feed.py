@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pydal import DAL
 from pydal.objects import Row
 
-from services.db.rows import insert_rows, select_in, select_ordered
+from services.db.rows import insert_rows, select_in, select_ordered, update_row
 from services.errors import Invalid
 from services.timeutil import utcnow
 
@@ -172,7 +172,10 @@ def after(db: DAL, tbls: Iterable[str], seq: int, limit: int,
     if owner_id is not None:
         conditions.append((table.owner_id, "=", owner_id))
     fields = [table[name] for name in _ENTRY_FIELDS]
-    return [_entry(r) for r in select_ordered(db, table, fields, conditions, table.seq, limit)]
+    # The seq (or owner_id, seq) index gives the order; tbl only filters (see select_ordered).
+    found = select_ordered(db, table, fields, conditions, table.seq, limit,
+                           filter_only=(table.tbl,))
+    return [_entry(r) for r in found]
 
 
 # --------------------------------------------------------------------------- writing entries
@@ -204,7 +207,7 @@ def record(db: DAL, changes: list[Change]) -> None:
             "owner_id": change.owner_id,
         }
         if change.exists:
-            db((table.tbl == change.tbl) & (table.row_id == change.row_id)).update(**values)
+            update_row(db, table, {"tbl": change.tbl, "row_id": change.row_id}, values)
         else:
             new.append({"tbl": change.tbl, "row_id": change.row_id, **values})
     insert_rows(db, table, new)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from services.appdb import rows as app_rows
 from services.appdb.definition import Definition
-from services.db.rows import insert_rows, select_in
+from services.db.rows import delete_row, insert_rows, select_in, update_row
 from services.schemas import Input, Name, Title
 from services.timeutil import utcnow
 
@@ -113,7 +113,9 @@ class ItemsTable:
         if row_id in self.pending:
             self.pending[row_id].update(state)
         elif exists:
-            db(db.item.id == row_id).update(**state)
+            # What a PyDAL update does (updated_at is the field's ``update=``), as one cheap
+            # statement: a batch updates hundreds of rows.
+            update_row(db, db.item, {"id": row_id}, {**state, "updated_at": utcnow()})
         else:
             now = utcnow()
             self.pending[row_id] = {"id": row_id, "owner_id": owner_id, **state,
@@ -122,7 +124,7 @@ class ItemsTable:
     def delete(self, row_id: uuid.UUID) -> tuple[dict, dict]:
         """Delete the item (nothing references items)."""
         if self.pending.pop(row_id, None) is None:
-            self.db(self.db.item.id == row_id).delete()
+            delete_row(self.db, self.db.item, {"id": row_id})
         return {}, {}
 
     def flush(self) -> None:

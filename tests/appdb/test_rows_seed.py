@@ -590,8 +590,7 @@ def test_chunking_and_caches_do_not_change_the_data(mdb, monkeypatch):
     monkeypatch.setattr(S, "CHUNK_ROWS", 7)
     monkeypatch.setattr(S, "FILL_CHUNK", 5)
     monkeypatch.setattr(S, "ID_CACHE_MAX", 10)
-    monkeypatch.setattr(S, "STATEMENT_CHARS", {})
-    monkeypatch.setattr(S, "STATEMENT_CHARS_DEFAULT", 2000)
+    monkeypatch.setattr(S, "ROWS_PER_STATEMENT", 3)
     seen = []
     mdb.seed(max_instances_per_entity=300, seed=77,
              progress=lambda done, total: seen.append((done, total)))
