@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydal import DAL
 from pydal.objects import Row
 
-from services.appdb import store, sync
+if TYPE_CHECKING:
+    from services.appdb import sync
+
+from services.appdb import store
 from services.appdb.definition import (
     Definition,
     DefinitionInvalid,
@@ -107,6 +110,7 @@ def _check_same_id(model_id: str, model_in: ModelIn) -> None:
 def update_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUID | None,
                  model_in: ModelIn, dry_run: bool, allow_destructive: bool) -> tuple[Row, sync.Plan]:
     """Change name and definition and sync the database to it (or only plan, for a dry run)."""
+    from services.appdb import sync  # Alembic (~11 MB): only for schema changes
     _check_same_id(model_id, model_in)
     row = complete_interrupted_update(db=db, settings=settings,
                                       row=get_model(db=db, model_id=model_id, owner_id=owner_id))
@@ -128,6 +132,7 @@ def update_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.U
 def sync_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUID | None,
                dry_run: bool, allow_destructive: bool) -> sync.Plan:
     """Bring the live database to the stored definition (or only plan it)."""
+    from services.appdb import sync
     row = complete_interrupted_update(db=db, settings=settings,
                                       row=get_model(db=db, model_id=model_id, owner_id=owner_id))
     target = app_database(settings=settings, row=row)
