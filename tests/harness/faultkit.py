@@ -127,9 +127,15 @@ class WriterProbe:
                    "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL")
             found = conn.execute(sa.text(sql), {"db": database}).scalar_one()
         else:
-            sql = ("SELECT COUNT(*) FROM information_schema.INNODB_TRX t "
+            # INNODB_TRX does not always list a session's transaction while its statements run
+            # (seen on MariaDB with multi-row INSERTs): a write statement in progress counts too.
+            sql = ("SELECT (SELECT COUNT(*) FROM information_schema.INNODB_TRX t "
                    "JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
-                   "WHERE t.trx_rows_modified > 0 AND (p.DB = :db OR p.DB LIKE :apps)")
+                   "WHERE t.trx_rows_modified > 0 AND (p.DB = :db OR p.DB LIKE :apps)) + "
+                   "(SELECT COUNT(*) FROM information_schema.PROCESSLIST p "
+                   "WHERE p.ID <> CONNECTION_ID() AND p.COMMAND = 'Query' "
+                   "AND (p.DB = :db OR p.DB LIKE :apps) "
+                   "AND UPPER(LEFT(LTRIM(p.INFO), 6)) IN ('INSERT', 'UPDATE', 'DELETE'))")
             apps = database.replace("_", r"\_") + r"\_\_%"
             found = conn.execute(sa.text(sql), {"db": database, "apps": apps}).scalar_one()
         conn.rollback()  # no snapshot held between probes

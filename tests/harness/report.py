@@ -2,7 +2,7 @@
 
 Reads the ``harness-*.jsonl`` lines the tests wrote into DIR (``$STRESS_REPORT_DIR``: fuzzing,
 the hostile corpus, the auth matrix, load, faults, kill -9 rounds), prints a table per suite
-(requests sent, errors, writes acknowledged vs found, lost, doubled, kills survived, fuzz cases,
+(requests sent, errors, expected refusals, writes acknowledged vs found, lost, doubled, kills survived, fuzz cases,
 failures) and one JSON line ``{"event": "harness-summary", ...}``, and writes the same object to
 ``DIR/harness-summary.json``.
 """
@@ -13,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-COUNTS = ("requests", "errors", "acked", "found", "lost", "doubled", "kills", "cases",
+# errors: unexpected answers; refused: the refusals a fault is meant to get (a full disk's 507).
+COUNTS = ("requests", "errors", "refused", "acked", "found", "lost", "doubled", "kills", "cases",
           "failures")
 
 
