@@ -1,0 +1,78 @@
+"""The waitress wiring: QuietChannel keeps the event loop from spinning on a channel whose
+worker is sending, and every response still arrives whole under concurrency."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+
+from waitress.adjustments import Adjustments
+
+from app.serve import QuietChannel
+from tests.procs import Service
+
+
+class _Server:
+    """Just what a channel asks of its server when it is made."""
+
+    def __init__(self) -> None:
+        self.adj = Adjustments()
+        self.active_channels = {}
+
+
+def _channel(sock: socket.socket) -> QuietChannel:
+    return QuietChannel(_Server(), sock, ("127.0.0.1", 0), Adjustments(), map={})
+
+
+def test_a_channel_is_not_writable_while_its_worker_sends():
+    left, right = socket.socketpair()
+    try:
+        channel = _channel(left)
+        channel.requests = ["a running task"]
+        channel.total_outbufs_len = 151  # the response headers, being sent by the worker
+        channel._worker_sending = True
+        assert not channel.writable()
+        channel._worker_sending = False  # the worker is done: waitress decides again
+        assert channel.writable()
+        channel._worker_sending, channel.will_close = True, True
+        assert channel.writable()  # closing is the loop's job
+    finally:
+        left.close()
+        right.close()
+
+
+def test_large_pages_arrive_whole_to_many_clients_at_once(tmp_path):
+    service = Service(tmp_path / "data", tmp_path / "serve.err")
+    try:
+        ops = [{"id": f"op{i}", "table": "items", "operation": "INSERT",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "data": {"id": f"00000000-0000-4000-8000-{i:012d}", "title": "t" * 200}}
+               for i in range(600)]
+        status, out = service.call("POST", "/api/v1/sync", {"client_id": "c", "operations": ops})
+        assert status == 200 and len(out["changes_applied"]) == 600, out
+        pages: list = []
+        errors: list = []
+
+        def fetch() -> None:
+            conn = http.client.HTTPConnection(service.host, service.port, timeout=60)
+            try:
+                for _ in range(5):  # keep-alive: several large responses on one connection
+                    conn.request("GET", "/api/v1/items/?limit=1000")
+                    response = conn.getresponse()
+                    pages.append((response.status, json.loads(response.read())["count"]))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=fetch) for _ in range(24)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors[:3]
+        assert pages == [(200, 600)] * 120
+    finally:
+        service.stop()
