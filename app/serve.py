@@ -82,7 +82,10 @@ class QuietChannel(HTTPChannel):
 
     def writable(self):
         """Not writable while a running task's worker is sending; otherwise as waitress says."""
+        # Above the high watermark the worker waits (lock released) for the loop to drain the
+        # output: then the loop must see the channel as writable, or both would wait forever.
         if (self._worker_sending and self.requests
+                and self.total_outbufs_len < self.adj.outbuf_high_watermark
                 and not self.will_close and not self.close_when_flushed):
             return False
         return super().writable()

@@ -36,7 +36,10 @@ def test_a_channel_is_not_writable_while_its_worker_sends():
         assert not channel.writable()
         channel._worker_sending = False  # the worker is done: waitress decides again
         assert channel.writable()
-        channel._worker_sending, channel.will_close = True, True
+        channel._worker_sending = True
+        channel.total_outbufs_len = channel.adj.outbuf_high_watermark + 1
+        assert channel.writable()  # the worker waits for the loop to drain it
+        channel.total_outbufs_len, channel.will_close = 151, True
         assert channel.writable()  # closing is the loop's job
     finally:
         left.close()
