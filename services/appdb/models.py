@@ -162,8 +162,7 @@ def complete_interrupted_update(*, db: DAL, settings: Settings, row: Row) -> Row
 def complete_interrupted_updates(*, db: DAL, settings: Settings) -> int:
     """complete_interrupted_update for every model (at start-up); returns how many changed."""
     changed = 0
-    for model_id in [r.id for r in db(db.app_model).select(db.app_model.id)]:
-        row = get_model(db=db, model_id=model_id, owner_id=None)
+    for row in db(db.app_model).select(*[db.app_model[f] for f in PUBLIC_FIELDS]):
         changed += complete_interrupted_update(db=db, settings=settings, row=row) is not row
     return changed
 

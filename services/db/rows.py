@@ -117,7 +117,7 @@ def as_dicts(rows: list, fields: list, colnames: list, cacheable: bool = False) 
     """A PyDAL select ``processor``: records straight to dicts of decoded values.
 
     PyDAL's own parse builds a Row per record through a generic per-value dispatch (1.3 ms of
-    a 50-row page); the query is still PyDAL's. For fields whose values the driver hands back
+    a 50-row page); the query is still PyDAL's. select_in and select_ordered decode with it too. For fields whose values the driver hands back
     as they are stored (UUID, datetime, boolean and JSON kinds decode; strings, text and
     numbers pass through).
     """
@@ -145,8 +145,6 @@ def select_in(db: DAL, table: Table, fields: list, column, values: list, *,
     fixed = [v if (bind := _binder(table[name])) is None else bind(v)
              for name, v in where.items()]
     bind = _binder(column)
-    readers = [_reader(f) for f in fields]
-    names = [f.name for f in fields]
     suffix = " FOR UPDATE" if lock and db._adapter.dbengine != "sqlite" else ""
     head = (f"SELECT {','.join(f._rname for f in fields)} FROM {table._rname} WHERE "
             + "".join(c + " AND " for c in conditions) + f"{column._rname} IN ")
@@ -155,9 +153,7 @@ def select_in(db: DAL, table: Table, fields: list, column, values: list, *,
         part = values[start:start + ROWS_PER_STATEMENT]
         params = fixed + [v if bind is None else bind(v) for v in part]
         sql = head + "(" + ",".join([mark] * len(part)) + ")" + suffix
-        for record in db.executesql(sql, placeholders=params):
-            out.append({name: (value if read is None or value is None else read(value))
-                        for name, read, value in zip(names, readers, record, strict=True)})
+        out += as_dicts(db.executesql(sql, placeholders=params), fields, [])
     return out
 
 
@@ -189,10 +185,6 @@ def select_ordered(db: DAL, table: Table, fields: list, conditions: list[tuple],
             params.append(encode(value))
         else:
             raise ValueError(f"unsupported operator {operator!r}")
-    readers = [_reader(f) for f in fields]
-    names = [f.name for f in fields]
     sql = (f"SELECT {','.join(f._rname for f in fields)} FROM {table._rname} WHERE "
            f"{' AND '.join(clauses) or '1=1'} ORDER BY {order_by._rname} LIMIT {int(limit)}")
-    return [{name: (value if read is None or value is None else read(value))
-             for name, read, value in zip(names, readers, record, strict=True)}
-            for record in db.executesql(sql, placeholders=params)]
+    return as_dicts(db.executesql(sql, placeholders=params), fields, [])

@@ -86,12 +86,6 @@ def epoch(db: DAL) -> str:
     return row.epoch
 
 
-def new_epoch(db: DAL) -> None:
-    """Start the feed over for every client (after a schema change); no commit."""
-    ensure_counter(db)
-    db(db.sync_counter.name == COUNTER).update(epoch=uuid.uuid4().hex)
-
-
 def allocate(db: DAL, count: int) -> int:
     """Take ``count`` consecutive sequence numbers and return the first.
 
