@@ -5,9 +5,9 @@ No Flask app is built here. A caller may hand over a live connection in
 found from DATABASE_URL / DATA_DIR / config.json exactly as ``python -m app`` finds it.
 """
 
-from alembic import context
 from sqlalchemy import Connection
 
+from alembic import context
 from services.db.migrations import configure_and_run, engine_for_alembic
 from services.db.models import metadata
 

@@ -19,13 +19,15 @@ from services import security, users
 from services.config import Settings
 from services.errors import Forbidden, Invalid
 
-PUBLIC_ENDPOINTS = frozenset({
-    "login.login_access_token",
-    "users.register_user",
-    "utils.health_check",
-    "openapi_json",
-    "static",
-})
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "login.login_access_token",
+        "users.register_user",
+        "utils.health_check",
+        "openapi_json",
+        "static",
+    }
+)
 TOKEN_LIFETIME = timedelta(days=8)
 # With auth off every request acts as the local superuser; re-reading that row per request was
 # a fifth of a GET /items/{id}. It is kept this long, and forgotten after any write to users
@@ -162,4 +164,3 @@ def current_token() -> dict | None:
     if not current_app.extensions["auth_required"]:
         return None
     return get_jwt()
-

@@ -32,13 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", help="port (default 1430; 0 picks a free one)")
     serve.add_argument(
-        "--auth-required", action=argparse.BooleanOptionalAction, default=None,
+        "--auth-required",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="require bearer tokens (default: off)",
     )
     serve.add_argument("--parent-pid", type=int, help="exit when this process dies")
     serve.add_argument("--threads", type=int, default=4, help="waitress worker threads")
     serve.add_argument(
-        "--stop-on-stdin-eof", action="store_true",
+        "--stop-on-stdin-eof",
+        action="store_true",
         help="also stop when stdin closes or reads a 'stop' line (a graceful stop on Windows)",
     )
 
@@ -68,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     _settings_options(superuser)
     superuser.add_argument("--email", required=True)
     superuser.add_argument(
-        "--password-env", default="SUPERUSER_PASSWORD",
+        "--password-env",
+        default="SUPERUSER_PASSWORD",
         help="environment variable holding the password (never a command-line argument)",
     )
     return parser
@@ -148,8 +152,9 @@ def cmd_create_superuser(settings: Settings, email: str, password_env: str) -> i
             users.create_user(db=db, user_create=user_create)
             print(f"created superuser {user_create.email}")
         else:
-            users.update_user(db=db, user_id=existing.id,
-                              changes={"is_superuser": True, "password": password})
+            users.update_user(
+                db=db, user_id=existing.id, changes={"is_superuser": True, "password": password}
+            )
             print(f"promoted {user_create.email} to superuser and set the password")
         db.commit()
     finally:
@@ -171,13 +176,18 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
         rows_db = store.open_rows_dal(app_db)
         try:
             with tqdm(total=None, unit="row", file=sys.stderr, disable=None) as bar:
+
                 def progress(done: int, total: int) -> None:
                     bar.total = total
                     bar.update(done - bar.n)
 
                 result = seed.seed(
-                    db=rows_db, definition=app_db.definition, max_instances_per_entity=args.count,
-                    seed=args.seed, locale=args.locale, preserve_existing=args.preserve_existing,
+                    db=rows_db,
+                    definition=app_db.definition,
+                    max_instances_per_entity=args.count,
+                    seed=args.seed,
+                    locale=args.locale,
+                    preserve_existing=args.preserve_existing,
                     progress=progress,
                 )
         finally:
@@ -221,8 +231,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         app = create_app(settings)
         _complete_interrupted_updates(app, settings)
         try:
-            serve(app, settings, threads=args.threads, parent_pid=args.parent_pid,
-                  revision=revision, stop_on_stdin=args.stop_on_stdin_eof)
+            serve(
+                app,
+                settings,
+                threads=args.threads,
+                parent_pid=args.parent_pid,
+                revision=revision,
+                stop_on_stdin=args.stop_on_stdin_eof,
+            )
         finally:
             close_db(app)
             checkpoint_sqlite(settings.database)

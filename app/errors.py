@@ -66,14 +66,17 @@ def storage_error(exc: BaseException) -> Response | None:
         seen.add(id(exc))
         text = str(exc).lower()
         code = getattr(exc, "errno", None)
-        if ("database or disk is full" in text or code in (errno.ENOSPC, errno.EDQUOT)
-                or getattr(exc, "pgcode", None) == "53100"):  # PostgreSQL disk_full
+        if (
+            "database or disk is full" in text
+            or code in (errno.ENOSPC, errno.EDQUOT)
+            or getattr(exc, "pgcode", None) == "53100"
+        ):  # PostgreSQL disk_full
             log.error("the disk holding the data is full: %s", exc)
             return json_error(507, "Insufficient storage: the disk holding the data is full")
         if "readonly database" in text or code == errno.EROFS:
             log.error("the database cannot be written: %s", exc)
             return json_error(503, "The database is read-only: it cannot be written now")
-        exc = (getattr(exc, "original_exception", None) or exc.__cause__ or exc.__context__)
+        exc = getattr(exc, "original_exception", None) or exc.__cause__ or exc.__context__
     return None
 
 
@@ -93,7 +96,12 @@ def _service_error(exc: ServiceError) -> Response:
     if problems and not isinstance(exc, Conflict):
         # Located problems (a definition, a row, a filter) answer like a validation error.
         located = [
-            {**p, "loc": p["loc"] if p["loc"][:1] in (["body"], ["query"], ["path"]) else ["body", *p["loc"]]}
+            {
+                **p,
+                "loc": p["loc"]
+                if p["loc"][:1] in (["body"], ["query"], ["path"])
+                else ["body", *p["loc"]],
+            }
             for p in problems
         ]
         return json_error(422, validation_detail(located))

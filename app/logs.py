@@ -28,10 +28,14 @@ def configure(level: str, data_dir: Path | None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if data_dir is not None:
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
-        handlers.append(RotatingFileHandler(
-            data_dir / "logs" / "service.log", maxBytes=5 * 1024 * 1024, backupCount=5,
-            encoding="utf-8",
-        ))
+        handlers.append(
+            RotatingFileHandler(
+                data_dir / "logs" / "service.log",
+                maxBytes=5 * 1024 * 1024,
+                backupCount=5,
+                encoding="utf-8",
+            )
+        )
     for handler in handlers:
         handler.setFormatter(formatter)
     # Request threads only queue their records; one thread writes them. Writing and flushing

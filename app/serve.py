@@ -84,25 +84,44 @@ class QuietChannel(HTTPChannel):
         """Not writable while a running task's worker is sending; otherwise as waitress says."""
         # Above the high watermark the worker waits (lock released) for the loop to drain the
         # output: then the loop must see the channel as writable, or both would wait forever.
-        if (self._worker_sending and self.requests
-                and self.total_outbufs_len < self.adj.outbuf_high_watermark
-                and not self.will_close and not self.close_when_flushed):
+        if (
+            self._worker_sending
+            and self.requests
+            and self.total_outbufs_len < self.adj.outbuf_high_watermark
+            and not self.will_close
+            and not self.close_when_flushed
+        ):
             return False
         return super().writable()
 
 
-def serve(app, settings: Settings, *, threads: int, parent_pid: int | None, revision: str,
-          stop_on_stdin: bool = False) -> None:
+def serve(
+    app,
+    settings: Settings,
+    *,
+    threads: int,
+    parent_pid: int | None,
+    revision: str,
+    stop_on_stdin: bool = False,
+) -> None:
     """Listen, print the ready line, and serve until asked to stop; then drain and return."""
-    server = create_server(app, host=settings.host, port=settings.port, threads=threads,
-                           ident="local-data-service", clear_untrusted_proxy_headers=True)
+    server = create_server(
+        app,
+        host=settings.host,
+        port=settings.port,
+        threads=threads,
+        ident="local-data-service",
+        clear_untrusted_proxy_headers=True,
+    )
     server.channel_class = QuietChannel
     port = int(server.effective_port)
     app.config["SERVED_PORT"] = port
     if settings.host not in LOOPBACK and not settings.auth_required:
         log.warning(
             "LISTENING ON %s WITH AUTH OFF: anyone who can reach this address acts as the "
-            "superuser. Use --auth-required or bind 127.0.0.1.", settings.host)
+            "superuser. Use --auth-required or bind 127.0.0.1.",
+            settings.host,
+        )
 
     stop = threading.Event()
 
@@ -152,5 +171,7 @@ def _drain(server) -> None:
     left = _busy_channels(server)
     if left:
         log.warning("%d request(s) still running at shutdown", len(left))
-    server.task_dispatcher.shutdown(cancel_pending=True, timeout=max(0.1, deadline - time.monotonic()))
+    server.task_dispatcher.shutdown(
+        cancel_pending=True, timeout=max(0.1, deadline - time.monotonic())
+    )
     wasyncore.close_all(server._map)

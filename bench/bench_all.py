@@ -64,18 +64,25 @@ class Step:
 
     @property
     def failed(self) -> bool:
-        return not self.skipped and (self.rc != 0 or self.data is None
-                                     or not self.data.get("ok", True))
+        return not self.skipped and (
+            self.rc != 0 or self.data is None or not self.data.get("ok", True)
+        )
 
 
 def plan(quick: bool, only: set[str] | None) -> list[Step]:
     """The benchmarks and their arguments (smaller and shorter with ``quick``)."""
     steps = [
         Step("core", ["--rows", "20000", "--repeat", "1"] if quick else []),
-        Step("api", ["--duration", "1", "--repeat", "1", "--seed", "200"] if quick
-             else ["--duration", "3", "--repeat", "3"]),
-        Step("startup", ["--no-exe", "--variants", "warm,nocache,peer",
-                         "--runs", "1" if quick else "3"]),
+        Step(
+            "api",
+            ["--duration", "1", "--repeat", "1", "--seed", "200"]
+            if quick
+            else ["--duration", "3", "--repeat", "3"],
+        ),
+        Step(
+            "startup",
+            ["--no-exe", "--variants", "warm,nocache,peer", "--runs", "1" if quick else "3"],
+        ),
         Step("seed", ["--count", "2000", "--repeat", "1"] if quick else []),
         Step("sync", ["--changes", "3000", "--mixed", "2", "--repeats", "1"] if quick else []),
     ]
@@ -90,8 +97,14 @@ def plan(quick: bool, only: set[str] | None) -> list[Step]:
 def run(step: Step, folder: Path) -> None:
     """Run one benchmark, its own report streaming to our stdout and stderr."""
     step.json_path = folder / f"{step.name}.json"
-    cmd = [sys.executable, "-m", f"bench.bench_{step.name}", *step.args,
-           "--json", str(step.json_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        f"bench.bench_{step.name}",
+        *step.args,
+        "--json",
+        str(step.json_path),
+    ]
     print(f"\n=== bench-{step.name}: {' '.join(cmd[1:])}", flush=True)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
@@ -147,9 +160,14 @@ class Table:
     def render(self) -> list[str]:
         widths = (46, 11, 11, 11, 8, 9, 27)
         head = ("figure", "service", "peer", "ceiling", "vs peer", "vs ceil", "target")
-        out = ["  " + head[0].ljust(widths[0]) + "".join(
-            h.rjust(w) for h, w in zip(head[1:6], widths[1:6], strict=True))
-            + "  " + head[6].ljust(widths[6]) + "result"]
+        out = [
+            "  "
+            + head[0].ljust(widths[0])
+            + "".join(h.rjust(w) for h, w in zip(head[1:6], widths[1:6], strict=True))
+            + "  "
+            + head[6].ljust(widths[6])
+            + "result"
+        ]
         for row in self.rows:
             if isinstance(row, str):
                 out += ["", f"  {row}"]
@@ -158,9 +176,16 @@ class Table:
                 out.append(f"    {row.text}")
                 continue
             cells = (row.service, row.peer, row.ceiling, row.vs_peer, row.vs_ceiling)
-            out.append(("  " + row.figure.ljust(widths[0]) + "".join(
-                c.rjust(w) for c, w in zip(cells, widths[1:6], strict=True))
-                + "  " + row.target.ljust(widths[6]) + row.result).rstrip())
+            out.append(
+                (
+                    "  "
+                    + row.figure.ljust(widths[0])
+                    + "".join(c.rjust(w) for c, w in zip(cells, widths[1:6], strict=True))
+                    + "  "
+                    + row.target.ljust(widths[6])
+                    + row.result
+                ).rstrip()
+            )
         return out
 
 
@@ -193,12 +218,20 @@ def api_rows(table: Table, step: Step) -> None:
     cells = data.get("cells") or []
     if not cells:
         table.section("HTTP API")
-        not_run(table, step, [("GET /items/{id} c=16/64 req/s", ">= 2x peer"),
-                              ("GET /items/?limit=50 req/s", ">= 1.5x peer, >= 0.5x raw"),
-                              ("POST /items/ c=16/64 req/s", ">= 2x peer")])
+        not_run(
+            table,
+            step,
+            [
+                ("GET /items/{id} c=16/64 req/s", ">= 2x peer"),
+                ("GET /items/?limit=50 req/s", ">= 1.5x peer, >= 0.5x raw"),
+                ("POST /items/ c=16/64 req/s", ">= 2x peer"),
+            ],
+        )
         return
-    table.section(f"HTTP API (wrk; {data.get('duration_s')} s x {data.get('repeat')} "
-                  f"repeat(s), medians; {data.get('seed_items'):,} items seeded into each)")
+    table.section(
+        f"HTTP API (wrk; {data.get('duration_s')} s x {data.get('repeat')} "
+        f"repeat(s), medians; {data.get('seed_items'):,} items seeded into each)"
+    )
     by = {(c["server"], c["kind"], c["conns"]): c for c in cells}
     raw = data.get("raw_list")
     labels = {"get_id": "GET /items/{id}", "list": "GET /items/?limit=50", "post": "POST /items/"}
@@ -219,89 +252,146 @@ def api_rows(table: Table, step: Step) -> None:
             vs_ceiling = ours["rps"] / ceiling if ceiling else None
             errors = ours["non2xx"] + ours["sock_errors"] + (0 if ours["checks_ok"] else 1)
             peer_errors = (peer["non2xx"] + peer["sock_errors"]) if peer else None
-            row = table.add(f"{label} c={conns} req/s", num(ours["rps"]),
-                            num(peer["rps"]) if peer else "-", num(ceiling), ratio(vs_peer),
-                            ratio(vs_ceiling))
-            p99 = table.add(f"{'':<{len(label)}} c={conns} p99 ms", num(ours["p99_ms"], ".1f"),
-                            num(peer["p99_ms"], ".1f") if peer else "-",
-                            num(ceiling_p99, ".1f"))
-            err = table.add(f"{'':<{len(label)}} c={conns} errors", str(errors),
-                            "-" if peer_errors is None else str(peer_errors))
+            row = table.add(
+                f"{label} c={conns} req/s",
+                num(ours["rps"]),
+                num(peer["rps"]) if peer else "-",
+                num(ceiling),
+                ratio(vs_peer),
+                ratio(vs_ceiling),
+            )
+            p99 = table.add(
+                f"{'':<{len(label)}} c={conns} p99 ms",
+                num(ours["p99_ms"], ".1f"),
+                num(peer["p99_ms"], ".1f") if peer else "-",
+                num(ceiling_p99, ".1f"),
+            )
+            err = table.add(
+                f"{'':<{len(label)}} c={conns} errors",
+                str(errors),
+                "-" if peer_errors is None else str(peer_errors),
+            )
             if kind in ("get_id", "post") and conns in TARGET_CONNS:
-                row.target, row.result = f">= {RATIO_VS_PEER:g}x peer", mark(
-                    vs_peer is not None and vs_peer >= RATIO_VS_PEER)
+                row.target, row.result = (
+                    f">= {RATIO_VS_PEER:g}x peer",
+                    mark(vs_peer is not None and vs_peer >= RATIO_VS_PEER),
+                )
                 p99.target, p99.result = f"< {P99_MS:g} ms", mark(ours["p99_ms"] < P99_MS)
                 err.target, err.result = "0", mark(errors == 0)
             elif kind == "list":
                 row.target = f">= {LIST_VS_PEER:g}x peer, >= {LIST_VS_RAW:g}x raw"
-                row.result = mark(vs_peer is not None and vs_peer >= LIST_VS_PEER
-                                  and vs_ceiling is not None and vs_ceiling >= LIST_VS_RAW)
+                row.result = mark(
+                    vs_peer is not None
+                    and vs_peer >= LIST_VS_PEER
+                    and vs_ceiling is not None
+                    and vs_ceiling >= LIST_VS_RAW
+                )
                 err.target, err.result = "0", mark(errors == 0)
             elif errors:
                 err.target, err.result = "0", "FAIL"
-    table.note("ceiling: constant Flask+waitress endpoint at the same concurrency; "
-               "for the page, raw sqlite3 + json in one thread (pages/s)")
+    table.note(
+        "ceiling: constant Flask+waitress endpoint at the same concurrency; "
+        "for the page, raw sqlite3 + json in one thread (pages/s)"
+    )
     if data.get("raw_identical") is False:
-        table.note("WARNING: the raw sqlite3 page is not byte-identical to the "
-                   "service's answer")
+        table.note("WARNING: the raw sqlite3 page is not byte-identical to the service's answer")
 
 
 def startup_rows(table: Table, step: Step) -> None:
     data = step.data or {}
     cells = data.get("cells") or {}
-    figures = [("start-up to ready, warm .pyc (ms)", f"< {READY_WARM_MS:g} ms"),
-               ("start-up to ready, no .pyc (ms)", f"< {READY_COLD_MS:g} ms"),
-               ("idle RSS (MB)", f"< {IDLE_RSS_MB:g} MB")]
+    figures = [
+        ("start-up to ready, warm .pyc (ms)", f"< {READY_WARM_MS:g} ms"),
+        ("start-up to ready, no .pyc (ms)", f"< {READY_COLD_MS:g} ms"),
+        ("idle RSS (MB)", f"< {IDLE_RSS_MB:g} MB"),
+    ]
     if not cells:
         table.section("Start-up")
         not_run(table, step, figures)
         return
-    table.section(f"Start-up (spawn to the ready line; {data.get('runs')} run(s) per row, "
-                  "medians; migrated = data dir at head, fresh = empty)")
+    table.section(
+        f"Start-up (spawn to the ready line; {data.get('runs')} run(s) per row, "
+        "medians; migrated = data dir at head, fresh = empty)"
+    )
     for state in ("migrated", "fresh"):
         peer = median_of((cells.get(f"peer/{state}") or {}).get("ready_ms"))
-        for key, (figure, target), limit in (("warm", figures[0], READY_WARM_MS),
-                                             ("nocache", figures[1], READY_COLD_MS)):
+        for key, (figure, target), limit in (
+            ("warm", figures[0], READY_WARM_MS),
+            ("nocache", figures[1], READY_COLD_MS),
+        ):
             cell = cells.get(f"{key}/{state}") or {}
             ours = median_of(cell.get("ready_ms"))
-            row = table.add(f"{figure[:-5]}, {state} (ms)", num(ours),
-                            num(peer) if key == "warm" else "-", "",
-                            ratio(peer / ours if ours and peer and key == "warm" else None))
+            row = table.add(
+                f"{figure[:-5]}, {state} (ms)",
+                num(ours),
+                num(peer) if key == "warm" else "-",
+                "",
+                ratio(peer / ours if ours and peer and key == "warm" else None),
+            )
             row.target = target
             row.result = "not run" if ours is None else mark(ours < limit and not cell["errors"])
     for state in ("migrated", "fresh"):
         ours = median_of((cells.get(f"warm/{state}") or {}).get("rss_mib"))
         peer = median_of((cells.get(f"peer/{state}") or {}).get("rss_mib"))
-        table.add(f"idle RSS 1 s after ready, {state} (MB)", num(ours and ours * MIB, ".1f"),
-                  num(peer and peer * MIB, ".1f"), "", "", "", figures[2][1],
-                  "not run" if ours is None else mark(ours * MIB < IDLE_RSS_MB))
-    table.note("vs peer for times = the peer's time / the service's (above 1: the "
-               "service is faster)")
+        table.add(
+            f"idle RSS 1 s after ready, {state} (MB)",
+            num(ours and ours * MIB, ".1f"),
+            num(peer and peer * MIB, ".1f"),
+            "",
+            "",
+            "",
+            figures[2][1],
+            "not run" if ours is None else mark(ours * MIB < IDLE_RSS_MB),
+        )
+    table.note(
+        "vs peer for times = the peer's time / the service's (above 1: the service is faster)"
+    )
 
 
 def seed_rows(table: Table, step: Step) -> None:
     data = step.data
-    figures = [(f"seed {SEED_ROWS:,} linked rows, end to end (s)", f"< {SEED_S:g} s"),
-               ("seed: peak RSS (MB)", f"< {SEED_RSS_MB:g} MB")]
+    figures = [
+        (f"seed {SEED_ROWS:,} linked rows, end to end (s)", f"< {SEED_S:g} s"),
+        ("seed: peak RSS (MB)", f"< {SEED_RSS_MB:g} MB"),
+    ]
     if not data or "wall_s" not in data:
         table.section("Seed")
         not_run(table, step, figures)
         return
     rows = data["entity_rows"]
     full = rows >= SEED_ROWS
-    table.section(f"Seed (python -m app seed, {rows:,} entity + {data['join_rows']:,} join rows "
-                  f"over 5 entities; {data['repeat']} repeat(s), medians)")
+    table.section(
+        f"Seed (python -m app seed, {rows:,} entity + {data['join_rows']:,} join rows "
+        f"over 5 entities; {data['repeat']} repeat(s), medians)"
+    )
     wall, raw = data["wall_s"]["median"], data["raw_s"]["median"]
-    table.add(f"seed {rows:,} linked rows, end to end (s)", num(wall, ".2f"), "-",
-              num(raw, ".2f"), "", ratio(raw / wall if wall else None), figures[0][1],
-              mark(wall < SEED_S) if full else f"n/a ({rows:,} rows)")
+    table.add(
+        f"seed {rows:,} linked rows, end to end (s)",
+        num(wall, ".2f"),
+        "-",
+        num(raw, ".2f"),
+        "",
+        ratio(raw / wall if wall else None),
+        figures[0][1],
+        mark(wall < SEED_S) if full else f"n/a ({rows:,} rows)",
+    )
     rss = data["rss_mb"]["median"]
-    table.add("seed: peak RSS (MB)", num(rss), "-", "", "", "", figures[1][1],
-              mark(rss < SEED_RSS_MB) if full else f"n/a ({rows:,} rows)")
+    table.add(
+        "seed: peak RSS (MB)",
+        num(rss),
+        "-",
+        "",
+        "",
+        "",
+        figures[1][1],
+        mark(rss < SEED_RSS_MB) if full else f"n/a ({rows:,} rows)",
+    )
     table.add("  the CLI with --count 0 (fixed cost, s)", num(data["base_wall_s"]["median"], ".2f"))
     table.add("  the CLI with --count 0 (peak RSS, MB)", num(data["base_rss_mb"]["median"]))
-    table.note("ceiling: the same rows inserted with raw sqlite3 executemany "
-               "(vs ceil = its time / the CLI's)")
+    table.note(
+        "ceiling: the same rows inserted with raw sqlite3 executemany "
+        "(vs ceil = its time / the CLI's)"
+    )
 
 
 def core_rows(table: Table, step: Step) -> None:
@@ -311,8 +401,10 @@ def core_rows(table: Table, step: Step) -> None:
         not_run(table, step, [("PyDAL inserts (rows/s)", "")])
         return
     f = data["figures"]
-    table.section(f"Core ({data['rows']:,} item inserts per path, batches of {data['batch']:,}; "
-                  f"{data['repeat']} repeat(s), medians)")
+    table.section(
+        f"Core ({data['rows']:,} item inserts per path, batches of {data['batch']:,}; "
+        f"{data['repeat']} repeat(s), medians)"
+    )
     raw = f["raw sqlite3"]["median"]
     for name in ("pydal batched", "pydal bulk_insert"):
         ours = f[name]["median"]
@@ -328,8 +420,14 @@ def sync_rows(table: Table, step: Step, quick: bool) -> None:
     if "sync_insert_ops_per_s" not in data:
         if data and not step.failed:
             step.skipped = "its JSON has no sync_insert_ops_per_s"
-        not_run(table, step, [(f"sync INSERT batches of {SYNC_BATCH:,} (ops/s)", target),
-                              (f"sync mixed batches of {SYNC_BATCH:,} (ops/s)", target)])
+        not_run(
+            table,
+            step,
+            [
+                (f"sync INSERT batches of {SYNC_BATCH:,} (ops/s)", target),
+                (f"sync mixed batches of {SYNC_BATCH:,} (ops/s)", target),
+            ],
+        )
         return
     raw = data.get("raw_sqlite_insert_ops_per_s")
     for key, figure, ceiling in (
@@ -339,16 +437,27 @@ def sync_rows(table: Table, step: Step, quick: bool) -> None:
         ops = data.get(key)
         if ops is None:
             continue
-        table.add(figure, num(ops), "-", num(ceiling), "",
-                  ratio(ops / ceiling if ceiling else None), target,
-                  "n/a (quick)" if quick else mark(ops >= SYNC_OPS_S))
+        table.add(
+            figure,
+            num(ops),
+            "-",
+            num(ceiling),
+            "",
+            ratio(ops / ceiling if ceiling else None),
+            target,
+            "n/a (quick)" if quick else mark(ops >= SYNC_OPS_S),
+        )
     if data.get("catch_up_s") is not None:
         changes, raw_s = data.get("catch_up_changes") or 0, data.get("raw_sqlite_catch_up_s")
-        table.add(f"sync catch-up of {changes:,} changes (s)", num(data["catch_up_s"], ".2f"),
-                  "-", num(raw_s, ".2f"), "",
-                  ratio(raw_s / data["catch_up_s"] if raw_s and data["catch_up_s"] else None))
-    table.note("ceiling: the same batch written (or the feed read) with raw sqlite3 in one "
-               "process")
+        table.add(
+            f"sync catch-up of {changes:,} changes (s)",
+            num(data["catch_up_s"], ".2f"),
+            "-",
+            num(raw_s, ".2f"),
+            "",
+            ratio(raw_s / data["catch_up_s"] if raw_s and data["catch_up_s"] else None),
+        )
+    table.note("ceiling: the same batch written (or the feed read) with raw sqlite3 in one process")
 
 
 def load_lines(steps: list[Step]) -> list[str]:
@@ -359,11 +468,15 @@ def load_lines(steps: list[Step]) -> list[str]:
         extra = ""
         load = (step.data or {}).get("other_load")
         if load:
-            extra = (f"; other processes used {load['mean']:.2f} CPU on average (max "
-                     f"{load['max']:.2f}), {load['busy_runs']} of {load['runs']} runs above "
-                     f"{load['threshold']} CPU")
-        lines.append(f"    {step.name:<8} {step.seconds:>5.0f} s, load average "
-                     f"{step.load[0]:.2f} -> {step.load[1]:.2f}{extra}")
+            extra = (
+                f"; other processes used {load['mean']:.2f} CPU on average (max "
+                f"{load['max']:.2f}), {load['busy_runs']} of {load['runs']} runs above "
+                f"{load['threshold']} CPU"
+            )
+        lines.append(
+            f"    {step.name:<8} {step.seconds:>5.0f} s, load average "
+            f"{step.load[0]:.2f} -> {step.load[1]:.2f}{extra}"
+        )
     return lines
 
 
@@ -380,8 +493,11 @@ def compose(steps: list[Step], quick: bool, stamp: str) -> str:
     api = by["api"].data or {}
     header = [
         f"bench: every benchmark, side by side in one run ({stamp})"
-        + (" - QUICK SMOKE RUN: short and small, figures NOT comparable with the targets"
-           if quick else ""),
+        + (
+            " - QUICK SMOKE RUN: short and small, figures NOT comparable with the targets"
+            if quick
+            else ""
+        ),
         f"  Python {platform.python_version()}, {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPU(s); service: python -m app (Flask + flask-openapi3 + PyDAL "
         "under waitress); peer: " + (api.get("peer") or "FastAPI + SQLModel under uvicorn"),
@@ -391,21 +507,30 @@ def compose(steps: list[Step], quick: bool, stamp: str) -> str:
     footer = [
         "",
         f"  targets: {passed} PASS, {failed} FAIL"
-        + (f", {len(marks) - passed - failed} not run or n/a" if len(marks) > passed + failed
-           else ""),
+        + (
+            f", {len(marks) - passed - failed} not run or n/a"
+            if len(marks) > passed + failed
+            else ""
+        ),
         "  vs peer / vs ceil: the service's figure over the other's, as a speed (above 1: the "
         "service is faster); ceilings are what the work costs with no framework",
         "  machine load during each benchmark (other processes skew the figures):",
         *load_lines(steps),
         "  each benchmark's own report: "
-        + ", ".join(f"{s.name}: {s.data['text_file']}" for s in steps
-                    if s.data and s.data.get("text_file")),
+        + ", ".join(
+            f"{s.name}: {s.data['text_file']}" for s in steps if s.data and s.data.get("text_file")
+        ),
     ]
     failures = [s for s in steps if s.failed]
     if failures:
-        footer.append("  ERRORS: " + "; ".join(
-            f"bench-{s.name} exit {s.rc}" + ("" if s.data else " (no figures)")
-            for s in failures) + " - see its output above")
+        footer.append(
+            "  ERRORS: "
+            + "; ".join(
+                f"bench-{s.name} exit {s.rc}" + ("" if s.data else " (no figures)")
+                for s in failures
+            )
+            + " - see its output above"
+        )
     return "\n".join(header + table.render() + footer)
 
 
@@ -422,14 +547,19 @@ def chart(api: dict | None, path: Path, title: str) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kinds = [("get_id", "GET /items/{id}"), ("list", "GET /items/?limit=50"),
-             ("post", "POST /items/")]
+    kinds = [
+        ("get_id", "GET /items/{id}"),
+        ("list", "GET /items/?limit=50"),
+        ("post", "POST /items/"),
+    ]
     conns = api["connections"]
     raw = api.get("raw_list")
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5), constrained_layout=True)
-    styles = {"service": ("tab:blue", "-", "o", "this service"),
-              "peer": ("tab:orange", "--", "s", "peer (FastAPI + SQLModel)"),
-              "const": ("tab:gray", ":", "^", "ceiling: constant Flask endpoint")}
+    styles = {
+        "service": ("tab:blue", "-", "o", "this service"),
+        "peer": ("tab:orange", "--", "s", "peer (FastAPI + SQLModel)"),
+        "const": ("tab:gray", ":", "^", "ceiling: constant Flask endpoint"),
+    }
     by = {(c["server"], c["kind"], c["conns"]): c for c in cells}
     for col, (kind, label) in enumerate(kinds):
         for server in ("service", "peer", "const"):
@@ -442,14 +572,29 @@ def chart(api: dict | None, path: Path, title: str) -> bool:
             color, line, marker, name = styles[server]
             xs = [c for c, _ in points]
             for row, metric in ((0, "rps"), (1, "p99_ms")):
-                axes[row][col].plot(xs, [cell[metric] for _, cell in points], color=color,
-                                    linestyle=line, marker=marker, label=name)
+                axes[row][col].plot(
+                    xs,
+                    [cell[metric] for _, cell in points],
+                    color=color,
+                    linestyle=line,
+                    marker=marker,
+                    label=name,
+                )
         if kind == "list" and raw:
-            axes[0][col].axhline(raw["pages_per_s"], color="tab:green", linestyle=":",
-                                 label="ceiling: raw sqlite3 + json, 1 thread")
+            axes[0][col].axhline(
+                raw["pages_per_s"],
+                color="tab:green",
+                linestyle=":",
+                label="ceiling: raw sqlite3 + json, 1 thread",
+            )
         if kind in ("get_id", "post"):
-            axes[1][col].axhline(P99_MS, color="tab:red", linewidth=0.8, linestyle="-.",
-                                 label=f"target p99 < {P99_MS:g} ms")
+            axes[1][col].axhline(
+                P99_MS,
+                color="tab:red",
+                linewidth=0.8,
+                linestyle="-.",
+                label=f"target p99 < {P99_MS:g} ms",
+            )
         axes[0][col].set_title(label)
         axes[0][col].set_ylabel("requests/s (median)")
         axes[1][col].set_ylabel("p99 latency, ms (median)")
@@ -472,26 +617,38 @@ def chart(api: dict | None, path: Path, title: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_all", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        default=os.environ.get("BENCH_QUICK", "") not in ("", "0"),
-                        help="a smoke run: each benchmark once, short and small "
-                             "(also BENCH_QUICK=1)")
-    parser.add_argument("--only", default=None,
-                        help="comma-separated subset of: core, api, startup, seed, sync")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_all",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        default=os.environ.get("BENCH_QUICK", "") not in ("", "0"),
+        help="a smoke run: each benchmark once, short and small (also BENCH_QUICK=1)",
+    )
+    parser.add_argument(
+        "--only", default=None, help="comma-separated subset of: core, api, startup, seed, sync"
+    )
     args = parser.parse_args(argv)
     only = None if args.only is None else {s.strip() for s in args.only.split(",") if s.strip()}
 
     missing = [name for name in BENCH_DEPS if find_spec(name) is None]
     if missing:
-        print(f"bench: {', '.join(missing)} not installed: pip install -r requirements-bench.txt "
-              "(make bench does it)", file=sys.stderr)
+        print(
+            f"bench: {', '.join(missing)} not installed: pip install -r requirements-bench.txt "
+            "(make bench does it)",
+            file=sys.stderr,
+        )
         return 2
     if shutil.which("wrk") is None:
-        print("bench: WARNING: wrk is not on PATH; bench-api falls back to its Python load "
-              "generator, whose figures are pessimistic (make bench installs wrk as root)",
-              file=sys.stderr, flush=True)
+        print(
+            "bench: WARNING: wrk is not on PATH; bench-api falls back to its Python load "
+            "generator, whose figures are pessimistic (make bench installs wrk as root)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     started = time.perf_counter()
     steps = plan(args.quick, only)
@@ -508,11 +665,16 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"bench-{stamp}{'-quick' if args.quick else ''}.txt"
     png = out.with_suffix(".png")
-    drawn = chart(next((s.data for s in steps if s.name == "api"), None), png,
-                  f"HTTP API: this service vs the FastAPI + SQLModel peer ({stamp}"
-                  + (", QUICK smoke run" if args.quick else "") + ")")
+    drawn = chart(
+        next((s.data for s in steps if s.name == "api"), None),
+        png,
+        f"HTTP API: this service vs the FastAPI + SQLModel peer ({stamp}"
+        + (", QUICK smoke run" if args.quick else "")
+        + ")",
+    )
     text += f"\n  written to {out.relative_to(REPO)}" + (
-        f" and {png.relative_to(REPO)}" if drawn else " (no chart: bench-api has no figures)")
+        f" and {png.relative_to(REPO)}" if drawn else " (no chart: bench-api has no figures)"
+    )
     out.write_text(text + "\n", encoding="utf-8")
     print("\n" + text, flush=True)
     failed = [s.name for s in steps if s.failed]

@@ -53,7 +53,13 @@ API = "/api/v1"
 # Environment variables that would point the service elsewhere than the fresh SQLite file or
 # change what a request does; the children run without them.
 SCRUBBED_ENV = (
-    "DATA_DIR", "DATABASE_URL", "DATABASE_NAME", "HOST", "PORT", "AUTH_REQUIRED", "LOG_LEVEL",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "DATABASE_NAME",
+    "HOST",
+    "PORT",
+    "AUTH_REQUIRED",
+    "LOG_LEVEL",
     "LAUNCH_TOKEN",
 )
 READY_TIMEOUT_S = 60.0
@@ -140,7 +146,12 @@ class Server:
             # Own session: a Ctrl-C in the terminal reaches the benchmark (and wrk), which then
             # stops the idle servers with SIGTERM, instead of killing them mid-request.
             self.proc = subprocess.Popen(
-                self.cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=REPO,
+                self.cmd,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=REPO,
                 start_new_session=True,
             )
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -159,8 +170,9 @@ class Server:
                     + self.stderr_tail()
                 )
             time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not ready after {READY_TIMEOUT_S:.0f} s:\n"
-                           + self.stderr_tail())
+        raise RuntimeError(
+            f"{self.name} not ready after {READY_TIMEOUT_S:.0f} s:\n" + self.stderr_tail()
+        )
 
     def stderr_size(self) -> int:
         try:
@@ -193,8 +205,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-                self.exit_note = f"{self.name}: did not stop {STOP_TIMEOUT_S:.0f} s after " \
-                                 "SIGTERM; killed"
+                self.exit_note = (
+                    f"{self.name}: did not stop {STOP_TIMEOUT_S:.0f} s after SIGTERM; killed"
+                )
                 return
             self.exit_note = f"{self.name}: stopped on SIGTERM, exit {proc.returncode}"
         else:
@@ -249,8 +262,13 @@ class CpuMeter:
 # --------------------------------------------------------------------------- small HTTP client
 
 
-def call(host_port: tuple[str, int], method: str, path: str, body: str | None = None,
-         conn: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+def call(
+    host_port: tuple[str, int],
+    method: str,
+    path: str,
+    body: str | None = None,
+    conn: http.client.HTTPConnection | None = None,
+) -> tuple[int, bytes]:
     own = conn is None
     conn = conn or http.client.HTTPConnection(*host_port, timeout=30)
     try:
@@ -293,23 +311,24 @@ def seed(host_port: tuple[str, int], n: int, who: str = "service") -> list[str]:
             body = json.dumps({"title": f"seed item {i}", "description": f"seeded item {i}"})
             status, data = call(host_port, "POST", f"{API}/items/", body, conn)
             if status != 200:
-                raise RuntimeError(f"seeding the {who}: POST {API}/items/ answered {status}: "
-                                   f"{data[:300]!r}")
+                raise RuntimeError(
+                    f"seeding the {who}: POST {API}/items/ answered {status}: {data[:300]!r}"
+                )
             ids.append(json.loads(data)["id"])
     finally:
         conn.close()
     after = item_count(host_port)
     if after - before != n:
-        raise RuntimeError(f"seeding the {who}: item count went {before} -> {after}, "
-                           f"expected +{n}")
+        raise RuntimeError(f"seeding the {who}: item count went {before} -> {after}, expected +{n}")
     status, data = call(host_port, "GET", f"{API}/items/{ids[n // 2]}")
     if status != 200 or json.loads(data).get("id") != ids[n // 2]:
         raise RuntimeError(f"seeding the {who}: GET one item answered {status}: {data[:300]!r}")
     status, data = call(host_port, "GET", f"{API}/items/?skip=0&limit={PAGE}")
     page = json.loads(data) if status == 200 else {}
     if len(page.get("data", ())) != min(PAGE, after) or page.get("count") != after:
-        raise RuntimeError(f"seeding the {who}: GET /items/?limit={PAGE} answered {status}: "
-                           f"{data[:300]!r}")
+        raise RuntimeError(
+            f"seeding the {who}: GET /items/?limit={PAGE} answered {status}: {data[:300]!r}"
+        )
     return ids
 
 
@@ -330,41 +349,53 @@ def shape(value) -> object:
     return type(value).__name__
 
 
-def compare_answers(service: tuple[str, int], service_id: str, peer: tuple[str, int],
-                    peer_id: str) -> str:
+def compare_answers(
+    service: tuple[str, int], service_id: str, peer: tuple[str, int], peer_id: str
+) -> str:
     """Both servers answer the benchmarked GETs and POST in the same shape, byte for byte."""
-    probes = [("GET", f"{API}/items/{{id}}", None), ("GET", f"{API}/items/?skip=0&limit=2", None),
-              ("POST", f"{API}/items/", POST_BODY)]
+    probes = [
+        ("GET", f"{API}/items/{{id}}", None),
+        ("GET", f"{API}/items/?skip=0&limit=2", None),
+        ("POST", f"{API}/items/", POST_BODY),
+    ]
     for method, path, body in probes:
         shapes = []
         for host_port, some_id in ((service, service_id), (peer, peer_id)):
             status, data = call(host_port, method, path.replace("{id}", some_id), body)
             if status != 200:
-                raise RuntimeError(f"shape check: {method} {path} answered {status}: "
-                                   f"{data[:300]!r}")
+                raise RuntimeError(
+                    f"shape check: {method} {path} answered {status}: {data[:300]!r}"
+                )
             value = json.loads(data)
             compact = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
             shapes.append(shape(value) if data == compact else ("not compact JSON", data[:120]))
         if shapes[0] != shapes[1]:
-            raise RuntimeError(f"shape check: {method} {path}: the service answers {shapes[0]}, "
-                               f"the peer {shapes[1]}")
-    return ("the service and the peer answer GET /items/{id}, GET /items/ and POST /items/ "
-            "with the same keys in the same order, the same value formats and compact JSON")
+            raise RuntimeError(
+                f"shape check: {method} {path}: the service answers {shapes[0]}, "
+                f"the peer {shapes[1]}"
+            )
+    return (
+        "the service and the peer answer GET /items/{id}, GET /items/ and POST /items/ "
+        "with the same keys in the same order, the same value formats and compact JSON"
+    )
 
 
 def table_schema(path: Path, table: str) -> dict[str, set]:
     """Columns, indexes and foreign keys of ``table`` as SQLite reports them (order aside)."""
     conn = sqlite3.connect(str(path))
     try:
-        columns = {(r[1], r[2].upper(), r[3], r[4], r[5])
-                   for r in conn.execute(f'PRAGMA table_info("{table}")')}
+        columns = {
+            (r[1], r[2].upper(), r[3], r[4], r[5])
+            for r in conn.execute(f'PRAGMA table_info("{table}")')
+        }
         indexes = set()
         for _, name, unique, origin, _partial in conn.execute(f'PRAGMA index_list("{table}")'):
             cols = tuple(r[2] for r in conn.execute(f'PRAGMA index_info("{name}")'))
             # Automatic indexes (primary key, UNIQUE constraint) are named by SQLite: by origin.
             indexes.add((origin if name.startswith("sqlite_autoindex") else name, unique, cols))
-        fks = {(r[2], r[3], r[4], r[6])
-               for r in conn.execute(f'PRAGMA foreign_key_list("{table}")')}
+        fks = {
+            (r[2], r[3], r[4], r[6]) for r in conn.execute(f'PRAGMA foreign_key_list("{table}")')
+        }
         return {"columns": columns, "indexes": indexes, "foreign keys": fks}
     finally:
         conn.close()
@@ -377,17 +408,21 @@ def compare_schemas(service_db: Path, peer_db: Path) -> list[str]:
         ours, theirs = table_schema(service_db, table), table_schema(peer_db, table)
         for what in ours:
             if ours[what] != theirs[what]:
-                diffs.append(f"{table} {what}: only the service has "
-                             f"{sorted(ours[what] - theirs[what])}, only the peer has "
-                             f"{sorted(theirs[what] - ours[what])}")
+                diffs.append(
+                    f"{table} {what}: only the service has "
+                    f"{sorted(ours[what] - theirs[what])}, only the peer has "
+                    f"{sorted(theirs[what] - ours[what])}"
+                )
     return diffs
 
 
 # --------------------------------------------------------------------------- raw sqlite3 ceiling
 
 RAW_COUNT = "SELECT count(*) FROM item"
-RAW_PAGE = ("SELECT title, description, id, owner_id, created_at FROM item "
-            "ORDER BY created_at DESC, id LIMIT ? OFFSET 0")
+RAW_PAGE = (
+    "SELECT title, description, id, owner_id, created_at FROM item "
+    "ORDER BY created_at DESC, id LIMIT ? OFFSET 0"
+)
 
 
 def _uuid(hex32: str) -> str:
@@ -404,12 +439,18 @@ def raw_page(conn: sqlite3.Connection) -> bytes:
     """The list endpoint's answer for the first page, read and encoded with no framework."""
     count = conn.execute(RAW_COUNT).fetchone()[0]
     data = [
-        {"title": t, "description": d, "id": _uuid(i), "owner_id": _uuid(o),
-         "created_at": _stamp(c)}
+        {
+            "title": t,
+            "description": d,
+            "id": _uuid(i),
+            "owner_id": _uuid(o),
+            "created_at": _stamp(c),
+        }
         for t, d, i, o, c in conn.execute(RAW_PAGE, (PAGE,))
     ]
-    return json.dumps({"data": data, "count": count}, ensure_ascii=False,
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {"data": data, "count": count}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
 
 
 def raw_connect(path: Path) -> sqlite3.Connection:
@@ -538,22 +579,33 @@ def wrk_version(wrk: str) -> str:
 def wrk_script(ep: Endpoint, folder: Path) -> Path:
     body = ""
     if ep.body is not None:
-        body = (f'wrk.body = [==[{ep.body}]==]\n'
-                'wrk.headers["Content-Type"] = "application/json"')
-    text = (WRK_LUA.replace("@METHOD@", ep.method)
-            .replace("@BODY@", body)
-            .replace("@PATHS@", ", ".join(f'"{p}"' for p in ep.paths))
-            # A request() function makes wrk build each request in Lua: only when paths vary.
-            .replace("@REQUEST@", WRK_REQUEST_FN if len(ep.paths) > 1 else ""))
+        body = f'wrk.body = [==[{ep.body}]==]\nwrk.headers["Content-Type"] = "application/json"'
+    text = (
+        WRK_LUA.replace("@METHOD@", ep.method)
+        .replace("@BODY@", body)
+        .replace("@PATHS@", ", ".join(f'"{p}"' for p in ep.paths))
+        # A request() function makes wrk build each request in Lua: only when paths vary.
+        .replace("@REQUEST@", WRK_REQUEST_FN if len(ep.paths) > 1 else "")
+    )
     path = folder / f"{ep.key}.lua"
     path.write_text(text, encoding="utf-8")
     return path
 
 
-def run_wrk(wrk: str, wrk_threads: int, ep: Endpoint, script: Path, url: str, conns: int,
-            duration: int) -> Run:
-    cmd = [wrk, f"-t{min(wrk_threads, conns)}", f"-c{conns}", f"-d{duration}s",
-           f"--timeout={WRK_TIMEOUT}", "--latency", "-s", str(script), url + ep.paths[0]]
+def run_wrk(
+    wrk: str, wrk_threads: int, ep: Endpoint, script: Path, url: str, conns: int, duration: int
+) -> Run:
+    cmd = [
+        wrk,
+        f"-t{min(wrk_threads, conns)}",
+        f"-c{conns}",
+        f"-d{duration}s",
+        f"--timeout={WRK_TIMEOUT}",
+        "--latency",
+        "-s",
+        str(script),
+        url + ep.paths[0],
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     figures: dict[str, str] = {}
     for line in proc.stdout.splitlines():
@@ -561,20 +613,34 @@ def run_wrk(wrk: str, wrk_threads: int, ep: Endpoint, script: Path, url: str, co
             _, key, *rest = line.split(" ", 2)
             figures[key] = rest[0] if rest else ""
     if proc.returncode != 0 or "requests" not in figures:
-        raise RuntimeError(f"wrk failed ({proc.returncode}): {' '.join(cmd)}\n"
-                           f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"wrk failed ({proc.returncode}): {' '.join(cmd)}\n"
+            f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
     requests = int(figures["requests"])
     seconds = int(figures["duration_us"]) / 1e6
-    statuses = Counter({k.removeprefix("status_"): int(v) for k, v in figures.items()
-                        if k.startswith("status_")})
-    sock = Counter({k.removeprefix("sock_"): int(v) for k, v in figures.items()
-                    if k.startswith("sock_") and int(v)})
+    statuses = Counter(
+        {k.removeprefix("status_"): int(v) for k, v in figures.items() if k.startswith("status_")}
+    )
+    sock = Counter(
+        {
+            k.removeprefix("sock_"): int(v)
+            for k, v in figures.items()
+            if k.startswith("sock_") and int(v)
+        }
+    )
     return Run(
-        endpoint=ep.key, conns=conns, rep=-1,
+        endpoint=ep.key,
+        conns=conns,
+        rep=-1,
         rps=requests / seconds if seconds else 0.0,
-        p50_ms=int(figures["p50_us"]) / 1000, p99_ms=int(figures["p99_us"]) / 1000,
+        p50_ms=int(figures["p50_us"]) / 1000,
+        p99_ms=int(figures["p99_us"]) / 1000,
         max_ms=int(figures["max_us"]) / 1000,
-        requests=requests, non2xx=int(figures["non2xx"]), statuses=statuses, sock=sock,
+        requests=requests,
+        non2xx=int(figures["non2xx"]),
+        statuses=statuses,
+        sock=sock,
         sample=figures.get("sample", "").strip(),
     )
 
@@ -637,11 +703,13 @@ def run_python(ep: Endpoint, host_port: tuple[str, int], conns: int, duration: f
             if not 200 <= resp.status <= 299:
                 statuses[str(resp.status)] += 1
                 sample = sample or f"{resp.status} " + " ".join(
-                    data[:300].decode(errors="replace").split())
+                    data[:300].decode(errors="replace").split()
+                )
         conn.close()
         with lock:
-            results.append({"lat": lat, "statuses": statuses, "sock": sock, "sample": sample,
-                            "end": end})
+            results.append(
+                {"lat": lat, "statuses": statuses, "sock": sock, "sample": sample, "end": end}
+            )
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(conns)]
     for t in threads:
@@ -656,11 +724,17 @@ def run_python(ep: Endpoint, host_port: tuple[str, int], conns: int, duration: f
     sock = sum((r["sock"] for r in results), Counter())
     elapsed = max(r["end"] for r in results) - start if results else duration
     return Run(
-        endpoint=ep.key, conns=conns, rep=-1,
+        endpoint=ep.key,
+        conns=conns,
+        rep=-1,
         rps=len(latencies) / elapsed if elapsed > 0 else 0.0,
-        p50_ms=percentile(latencies, 50) * 1000, p99_ms=percentile(latencies, 99) * 1000,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
         max_ms=(latencies[-1] * 1000) if latencies else 0.0,
-        requests=len(latencies), non2xx=sum(statuses.values()), statuses=statuses, sock=sock,
+        requests=len(latencies),
+        non2xx=sum(statuses.values()),
+        statuses=statuses,
+        sock=sock,
         sample=next((r["sample"] for r in results if r["sample"]), ""),
     )
 
@@ -675,8 +749,9 @@ SERVER_ERROR = re.compile(r" (ERROR|CRITICAL) |Traceback|database is locked")
 def classify_stderr(lines: list[str]) -> tuple[int, list[str]]:
     """(waitress queue-depth warnings, every other line that is not routine INFO)."""
     queue = sum(1 for line in lines if NOISE.search(line))
-    other = [line for line in lines
-             if not NOISE.search(line) and " INFO " not in line and line.strip()]
+    other = [
+        line for line in lines if not NOISE.search(line) and " INFO " not in line and line.strip()
+    ]
     return queue, other
 
 
@@ -701,8 +776,15 @@ class Bench:
         if self.args.generator == "wrk":
             if ep.key not in self.scripts:
                 self.scripts[ep.key] = wrk_script(ep, self.folder)
-            run = run_wrk(self.args.wrk, self.args.wrk_threads, ep, self.scripts[ep.key],
-                          server.url, conns, duration)
+            run = run_wrk(
+                self.args.wrk,
+                self.args.wrk_threads,
+                ep,
+                self.scripts[ep.key],
+                server.url,
+                conns,
+                duration,
+            )
         else:
             run = run_python(ep, server.host_port, conns, duration)
         run.other_cores = self.cpu.other_cores(cpu)
@@ -718,13 +800,25 @@ class Bench:
         cpu = self.cpu.start()
         pages, elapsed, lat = raw_page_loop(path, duration)
         lat.sort()
-        run = Run(endpoint="raw_list", conns=1, rep=rep, rps=pages / elapsed,
-                  p50_ms=percentile(lat, 50) * 1000, p99_ms=percentile(lat, 99) * 1000,
-                  max_ms=lat[-1] * 1000, requests=pages, non2xx=0)
+        run = Run(
+            endpoint="raw_list",
+            conns=1,
+            rep=rep,
+            rps=pages / elapsed,
+            p50_ms=percentile(lat, 50) * 1000,
+            p99_ms=percentile(lat, 99) * 1000,
+            max_ms=lat[-1] * 1000,
+            requests=pages,
+            non2xx=0,
+        )
         run.other_cores = self.cpu.other_cores(cpu)
         if rep:
-            print(f"  [rep {rep}] raw sqlite3+JSON page of {PAGE}: {run.rps:,.0f} pages/s, "
-                  f"p99 {run.p99_ms:.2f} ms", file=sys.stderr, flush=True)
+            print(
+                f"  [rep {rep}] raw sqlite3+JSON page of {PAGE}: {run.rps:,.0f} pages/s, "
+                f"p99 {run.p99_ms:.2f} ms",
+                file=sys.stderr,
+                flush=True,
+            )
         return run
 
     def check_posts(self, run: Run, server: Server, before: int) -> None:
@@ -741,9 +835,11 @@ class Bench:
             # hid a response the server did commit.
             run.check_ok = ok <= grew <= ok + run.sock_errors
             bound = f"expected exactly {ok} 2xx reported" + (
-                f" .. +{run.sock_errors} socket errors" if run.sock_errors else "")
-        run.check = (f"count {before} -> {after} (+{grew}), {bound}: "
-                     f"{'ok' if run.check_ok else 'MISMATCH'}")
+                f" .. +{run.sock_errors} socket errors" if run.sock_errors else ""
+            )
+        run.check = (
+            f"count {before} -> {after} (+{grew}), {bound}: {'ok' if run.check_ok else 'MISMATCH'}"
+        )
 
     def progress(self, run: Run, ep: Endpoint) -> None:
         self.done += run.rep > 0
@@ -752,9 +848,13 @@ class Bench:
         if run.non2xx or run.sock_errors:
             errs = f"  non-2xx {run.non2xx} {dict(run.statuses)} sock {dict(run.sock)}"
         other = "" if run.other_cores is None else f", other processes {run.other_cores:.2f} CPU"
-        print(f"  [{tag}] {ep.label} ({ep.server}) c={run.conns}: {run.rps:,.0f} req/s, "
-              f"p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms{other}{errs}"
-              f"{'  ' + run.check if run.check else ''}", file=sys.stderr, flush=True)
+        print(
+            f"  [{tag}] {ep.label} ({ep.server}) c={run.conns}: {run.rps:,.0f} req/s, "
+            f"p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms{other}{errs}"
+            f"{'  ' + run.check if run.check else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def phase(self, eps: list[Endpoint], raw_db: Path | None = None) -> None:
         """Warm each endpoint once at the highest concurrency, then interleave the repeats.
@@ -794,39 +894,54 @@ def summarise(bench: Bench, eps: list[Endpoint]) -> tuple[list[dict], dict | Non
     cells = []
     for ep in eps:
         for c in bench.args.connections:
-            runs = sorted((r for r in measured if r.endpoint == ep.key and r.conns == c),
-                          key=lambda r: r.rep)
+            runs = sorted(
+                (r for r in measured if r.endpoint == ep.key and r.conns == c), key=lambda r: r.rep
+            )
             if not runs:
                 continue
-            cells.append({
-                "key": ep.key, "kind": ep.kind, "label": ep.label, "server": ep.server,
-                "conns": c, "repeats": len(runs),
-                "rps": median([r.rps for r in runs]),
-                "rps_min": min(r.rps for r in runs), "rps_max": max(r.rps for r in runs),
-                "p50_ms": median([r.p50_ms for r in runs]),
-                "p99_ms": median([r.p99_ms for r in runs]),
-                "max_ms": max(r.max_ms for r in runs),
-                "non2xx": sum(r.non2xx for r in runs),
-                "sock_errors": sum(r.sock_errors for r in runs),
-                "checks_ok": all(r.check_ok for r in runs),
-                "rps_runs": [r.rps for r in runs], "p99_runs": [r.p99_ms for r in runs],
-                "other_cores": [r.other_cores for r in runs],
-            })
+            cells.append(
+                {
+                    "key": ep.key,
+                    "kind": ep.kind,
+                    "label": ep.label,
+                    "server": ep.server,
+                    "conns": c,
+                    "repeats": len(runs),
+                    "rps": median([r.rps for r in runs]),
+                    "rps_min": min(r.rps for r in runs),
+                    "rps_max": max(r.rps for r in runs),
+                    "p50_ms": median([r.p50_ms for r in runs]),
+                    "p99_ms": median([r.p99_ms for r in runs]),
+                    "max_ms": max(r.max_ms for r in runs),
+                    "non2xx": sum(r.non2xx for r in runs),
+                    "sock_errors": sum(r.sock_errors for r in runs),
+                    "checks_ok": all(r.check_ok for r in runs),
+                    "rps_runs": [r.rps for r in runs],
+                    "p99_runs": [r.p99_ms for r in runs],
+                    "other_cores": [r.other_cores for r in runs],
+                }
+            )
     raw = None
     if bench.raw_runs:
         runs = bench.raw_runs
         raw = {
             "label": f"raw sqlite3 + json, page of {PAGE}, 1 thread",
             "pages_per_s": median([r.rps for r in runs]),
-            "min": min(r.rps for r in runs), "max": max(r.rps for r in runs),
-            "p50_ms": median([r.p50_ms for r in runs]), "p99_ms": median([r.p99_ms for r in runs]),
-            "runs": [r.rps for r in runs], "other_cores": [r.other_cores for r in runs],
+            "min": min(r.rps for r in runs),
+            "max": max(r.rps for r in runs),
+            "p50_ms": median([r.p50_ms for r in runs]),
+            "p99_ms": median([r.p99_ms for r in runs]),
+            "runs": [r.rps for r in runs],
+            "other_cores": [r.other_cores for r in runs],
         }
     by = {(c["server"], c["kind"], c["conns"]): c for c in cells}
     for cell in cells:
         peer = by.get(("peer", cell["kind"], cell["conns"]))
-        cell["vs_peer"] = (cell["rps"] / peer["rps"]
-                           if cell["server"] == "service" and peer and peer["rps"] else None)
+        cell["vs_peer"] = (
+            cell["rps"] / peer["rps"]
+            if cell["server"] == "service" and peer and peer["rps"]
+            else None
+        )
         if cell["kind"] == "list" and raw:
             ceiling = raw["pages_per_s"]
             cell["ceiling"] = "raw sqlite3+json"
@@ -856,9 +971,12 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool, di
         f"  service: python -m app serve, waitress {info['waitress']}, {args.threads} threads, "
         f"Flask {info['flask']}, flask-openapi3 {info['openapi3']}, auth off, INFO log line per "
         "request; const: the same waitress and thread count",
-        (f"  peer: python -m bench.peer serve, {info['peer']}, one process, sync routes on "
-         "AnyIO's thread pool, a Session per request, access log per request"
-         if peer_on else "  peer: not run (--no-peer)"),
+        (
+            f"  peer: python -m bench.peer serve, {info['peer']}, one process, sync routes on "
+            "AnyIO's thread pool, a Session per request, access log per request"
+            if peer_on
+            else "  peer: not run (--no-peer)"
+        ),
         f"  all on loopback with the generator, {os.cpu_count()} CPU(s), SQLite "
         f"{sqlite3.sqlite_version} (WAL, synchronous=NORMAL) in fresh files, {args.seed:,} items "
         "seeded into each server through POST",
@@ -876,23 +994,29 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool, di
     clean = True
     order = {"const": 0, "service": 1, "peer": 2}
     for kind in KINDS:
-        rows = sorted((c for c in cells if c["kind"] == kind),
-                      key=lambda c: (c["conns"], order[c["server"]]))
+        rows = sorted(
+            (c for c in cells if c["kind"] == kind), key=lambda c: (c["conns"], order[c["server"]])
+        )
         for c in rows:
             clean &= c["non2xx"] == 0 and c["sock_errors"] == 0 and c["checks_ok"]
             spread = f"({c['rps_min']:,.0f}-{c['rps_max']:,.0f})"
-            ceiling = "-" if c["vs_ceiling"] is None else (
-                f"{c['vs_ceiling']:.2f}x" + (" raw" if c["ceiling"] != "const" else ""))
+            ceiling = (
+                "-"
+                if c["vs_ceiling"] is None
+                else (f"{c['vs_ceiling']:.2f}x" + (" raw" if c["ceiling"] != "const" else ""))
+            )
             lines.append(
                 f"  {c['label']:<22}{c['server']:<13}{c['conns']:>5}{c['rps']:>9,.0f}"
                 f"{spread:>17}{c['p50_ms']:>9.2f}{c['p99_ms']:>9.2f}{c['non2xx']:>8}"
-                f"{c['sock_errors']:>9}{_ratio(c['vs_peer']):>9}{ceiling:>11}")
+                f"{c['sock_errors']:>9}{_ratio(c['vs_peer']):>9}{ceiling:>11}"
+            )
         if kind == "list" and raw:
             spread = f"({raw['min']:,.0f}-{raw['max']:,.0f})"
             lines.append(
                 f"  {KINDS['list']:<22}{'raw sqlite3':<13}{'1':>5}{raw['pages_per_s']:>9,.0f}"
                 f"{spread:>17}{raw['p50_ms']:>9.2f}{raw['p99_ms']:>9.2f}{0:>8}{0:>9}"
-                f"{'-':>9}{'-':>11}")
+                f"{'-':>9}{'-':>11}"
+            )
     lines += [
         "",
         "  vs peer = the service's median req/s / the peer's at the same concurrency; "
@@ -903,8 +1027,10 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool, di
         "thread of this process (pages/s; its latencies are per page)",
     ]
     if info.get("raw_identical") is not None:
-        lines.append("  raw sqlite3 page vs the service's answer for the same page: "
-                     + ("byte-identical" if info["raw_identical"] else "DIFFERENT BYTES"))
+        lines.append(
+            "  raw sqlite3 page vs the service's answer for the same page: "
+            + ("byte-identical" if info["raw_identical"] else "DIFFERENT BYTES")
+        )
         clean &= info["raw_identical"]
     for key in ("shape_check", "schema_check"):
         if info.get(key):
@@ -919,37 +1045,48 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool, di
     label_of = {e.key: f"{e.label} ({e.server})" for e in eps}
     for ep in eps:
         for c in args.connections:
-            runs = sorted((r for r in measured if r.endpoint == ep.key and r.conns == c),
-                          key=lambda r: r.rep)
+            runs = sorted(
+                (r for r in measured if r.endpoint == ep.key and r.conns == c), key=lambda r: r.rep
+            )
             if not runs:
                 continue
             lines.append(
                 f"    {label_of[ep.key]:<32} c={c:<3} "
-                + " / ".join(f"{r.rps:,.0f}" for r in runs) + ";  "
-                + " / ".join(f"{r.p99_ms:.1f}" for r in runs) + ";  "
-                + " / ".join(f"{r.max_ms:.0f}" for r in runs) + ";  "
-                + " / ".join("?" if r.other_cores is None else f"{r.other_cores:.2f}"
-                             for r in runs)
+                + " / ".join(f"{r.rps:,.0f}" for r in runs)
+                + ";  "
+                + " / ".join(f"{r.p99_ms:.1f}" for r in runs)
+                + ";  "
+                + " / ".join(f"{r.max_ms:.0f}" for r in runs)
+                + ";  "
+                + " / ".join("?" if r.other_cores is None else f"{r.other_cores:.2f}" for r in runs)
             )
             p99 = median([r.p99_ms for r in runs])
             p50 = median([r.p50_ms for r in runs])
             for r in runs:
                 if p99 and r.p99_ms > P99_SPIKE * p99:
-                    spikes.append(f"{label_of[ep.key]} c={c} rep {r.rep}: p99 {r.p99_ms:.1f} ms "
-                                  f"vs median {p99:.1f} ms")
+                    spikes.append(
+                        f"{label_of[ep.key]} c={c} rep {r.rep}: p99 {r.p99_ms:.1f} ms "
+                        f"vs median {p99:.1f} ms"
+                    )
             if p50 and p99 > 10 * p50:
-                spikes.append(f"{label_of[ep.key]} c={c}: median p99 {p99:.1f} ms is "
-                              f"{p99 / p50:.0f}x its p50 ({p50:.2f} ms)")
+                spikes.append(
+                    f"{label_of[ep.key]} c={c}: median p99 {p99:.1f} ms is "
+                    f"{p99 / p50:.0f}x its p50 ({p50:.2f} ms)"
+                )
     if raw:
-        lines.append(f"    {'raw sqlite3 page (this process)':<32} 1 thr "
-                     + " / ".join(f"{v:,.0f}" for v in raw["runs"]))
+        lines.append(
+            f"    {'raw sqlite3 page (this process)':<32} 1 thr "
+            + " / ".join(f"{v:,.0f}" for v in raw["runs"])
+        )
     lines.append("")
 
     lines.append("  POST check (item count through GET /items/?limit=1 before and after each run):")
     checked = sorted((r for r in measured if r.check), key=lambda r: (r.rep, r.endpoint, r.conns))
     for r in checked:
-        lines.append(f"    {label_of[r.endpoint].split('(')[-1].rstrip(')'):<8} c={r.conns:<3} "
-                     f"rep {r.rep}: {r.check}")
+        lines.append(
+            f"    {label_of[r.endpoint].split('(')[-1].rstrip(')'):<8} c={r.conns:<3} "
+            f"rep {r.rep}: {r.check}"
+        )
     if not checked:
         lines.append("    (no POST run finished)")
     for name, rows in info.get("post_rows", {}).items():
@@ -959,12 +1096,16 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool, di
     errors = [r for r in bench.runs if r.non2xx or r.sock_errors]
     clean &= not errors  # warm-ups included
     if errors:
-        lines.append("  ERRORS (any non-2xx, socket error, failed check or server ERROR line "
-                     "makes the exit status 1):")
+        lines.append(
+            "  ERRORS (any non-2xx, socket error, failed check or server ERROR line "
+            "makes the exit status 1):"
+        )
         for r in errors:
             rep = "warm-up" if r.rep == 0 else f"rep {r.rep}"
-            lines.append(f"    {label_of[r.endpoint]} c={r.conns} {rep}: {r.non2xx} non-2xx "
-                         f"{dict(sorted(r.statuses.items()))}, socket errors {dict(r.sock)}")
+            lines.append(
+                f"    {label_of[r.endpoint]} c={r.conns} {rep}: {r.non2xx} non-2xx "
+                f"{dict(sorted(r.statuses.items()))}, socket errors {dict(r.sock)}"
+            )
             if r.sample:
                 lines.append(f"      first: {r.sample[:300]}")
         lines.append("")
@@ -983,9 +1124,11 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool, di
                 by_cell[f"{r.endpoint} c={r.conns} rep {r.rep}"] += len(o)
         locked = sum("database is locked" in line for line in other)
         clean &= not any(SERVER_ERROR.search(line) for line in other)
-        lines.append(f"    {name}: {queue} waitress 'Task queue depth' warnings; "
-                     f"{len(other)} other non-INFO line(s)"
-                     + (f", {locked} mentioning 'database is locked'" if locked else ""))
+        lines.append(
+            f"    {name}: {queue} waitress 'Task queue depth' warnings; "
+            f"{len(other)} other non-INFO line(s)"
+            + (f", {locked} mentioning 'database is locked'" if locked else "")
+        )
         if by_cell:
             lines.append("      by run: " + ", ".join(f"{k}: {v}" for k, v in by_cell.items()))
         for line in list(dict.fromkeys(other))[:8]:
@@ -999,10 +1142,16 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool, di
     others = [r.other_cores for r in all_runs if r.other_cores is not None]
     load = None
     if others:
-        busy = [r for r in all_runs if r.other_cores is not None
-                and r.other_cores > OTHER_LOAD_CORES]
-        load = {"mean": statistics.mean(others), "max": max(others), "busy_runs": len(busy),
-                "runs": len(all_runs), "threshold": OTHER_LOAD_CORES}
+        busy = [
+            r for r in all_runs if r.other_cores is not None and r.other_cores > OTHER_LOAD_CORES
+        ]
+        load = {
+            "mean": statistics.mean(others),
+            "max": max(others),
+            "busy_runs": len(busy),
+            "runs": len(all_runs),
+            "threshold": OTHER_LOAD_CORES,
+        }
         lines.append(
             f"  other processes on the machine used {load['mean']:.2f} CPU on average "
             f"during the runs (max {load['max']:.2f}) of {os.cpu_count()}; "
@@ -1013,11 +1162,20 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool, di
     for note in info.get("notes", []):
         lines.append(f"  note: {note}")
     figures = {
-        "bench": "api", "ok": clean, "connections": args.connections,
-        "duration_s": args.duration, "repeat": args.repeat, "seed_items": args.seed,
-        "threads": args.threads, "generator": info["generator"], "peer": info.get("peer"),
-        "cells": cells, "raw_list": raw, "raw_identical": info.get("raw_identical"),
-        "schema_diffs": info.get("schema_diffs", []), "other_load": load,
+        "bench": "api",
+        "ok": clean,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "repeat": args.repeat,
+        "seed_items": args.seed,
+        "threads": args.threads,
+        "generator": info["generator"],
+        "peer": info.get("peer"),
+        "cells": cells,
+        "raw_list": raw,
+        "raw_identical": info.get("raw_identical"),
+        "schema_diffs": info.get("schema_diffs", []),
+        "other_load": load,
         "notes": info.get("notes", []),
     }
     return "\n".join(lines), clean, figures
@@ -1044,27 +1202,62 @@ def write_json(path: Path | None, figures: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_api", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_api",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--duration", type=int, default=5, help="seconds per run (5)")
-    parser.add_argument("--connections", type=parse_connections, default=[1, 16, 64],
-                        help="concurrent connections, comma-separated (1,16,64)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="waitress threads for the service and const (default: what serve "
-                             "uses)")
+    parser.add_argument(
+        "--connections",
+        type=parse_connections,
+        default=[1, 16, 64],
+        help="concurrent connections, comma-separated (1,16,64)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="waitress threads for the service and const (default: what serve uses)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="repeats; medians reported (3)")
-    parser.add_argument("--warmup", type=int, default=1,
-                        help="seconds of warm-up per endpoint, not reported (1; 0 for none)")
-    parser.add_argument("--seed", type=int, default=1000,
-                        help="items POSTed into each server before the runs (1000)")
-    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
-                        help="load generator: wrk when on PATH (auto), or the Python client")
-    parser.add_argument("--wrk-threads", type=int, default=1,
-                        help="wrk threads (1: leaves the most CPU to the servers)")
-    parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
-                        help="also run the FastAPI + SQLModel peer (needs requirements-bench.txt)")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
-                        help="also write the figures as JSON to PATH")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="seconds of warm-up per endpoint, not reported (1; 0 for none)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1000,
+        help="items POSTed into each server before the runs (1000)",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator: wrk when on PATH (auto), or the Python client",
+    )
+    parser.add_argument(
+        "--wrk-threads",
+        type=int,
+        default=1,
+        help="wrk threads (1: leaves the most CPU to the servers)",
+    )
+    parser.add_argument(
+        "--peer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the FastAPI + SQLModel peer (needs requirements-bench.txt)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the figures as JSON to PATH",
+    )
     args = parser.parse_args(argv)
     if args.duration < 1 or args.repeat < 1 or args.seed < 1 or args.warmup < 0:
         parser.error("--duration, --repeat and --seed must be positive, --warmup >= 0")
@@ -1084,17 +1277,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.peer:
         missing = [n for n in ("fastapi", "sqlmodel", "uvicorn") if _dist_version(n) == "?"]
         if missing:
-            parser.error(f"the peer needs {', '.join(missing)}: pip install -r "
-                         "requirements-bench.txt (make bench-api does), or pass --no-peer")
+            parser.error(
+                f"the peer needs {', '.join(missing)}: pip install -r "
+                "requirements-bench.txt (make bench-api does), or pass --no-peer"
+            )
         extras = [n for n in ("uvloop", "httptools") if _dist_version(n) != "?"]
-        info["peer"] = (f"FastAPI {_dist_version('fastapi')}, SQLModel "
-                        f"{_dist_version('sqlmodel')}, SQLAlchemy {_dist_version('sqlalchemy')}, "
-                        f"uvicorn {_dist_version('uvicorn')}"
-                        + (f" with {' and '.join(extras)}" if extras else ""))
+        info["peer"] = (
+            f"FastAPI {_dist_version('fastapi')}, SQLModel "
+            f"{_dist_version('sqlmodel')}, SQLAlchemy {_dist_version('sqlalchemy')}, "
+            f"uvicorn {_dist_version('uvicorn')}"
+            + (f" with {' and '.join(extras)}" if extras else "")
+        )
     if args.generator == "wrk":
-        info["generator"] = (f"{wrk_version(args.wrk)} ({args.wrk}), {args.wrk_threads} "
-                             f"thread(s), keep-alive, --timeout {WRK_TIMEOUT}; Lua script counts "
-                             "non-2xx, percentiles from wrk's latency histogram")
+        info["generator"] = (
+            f"{wrk_version(args.wrk)} ({args.wrk}), {args.wrk_threads} "
+            f"thread(s), keep-alive, --timeout {WRK_TIMEOUT}; Lua script counts "
+            "non-2xx, percentiles from wrk's latency histogram"
+        )
     else:
         info["generator"] = (
             "PYTHON FALLBACK (wrk not found): one thread per connection, http.client keep-alive, "
@@ -1102,8 +1301,12 @@ def main(argv: list[str] | None = None) -> int:
             "latencies include its own scheduling, so figures are lower bounds on what the "
             "servers can do - install wrk for real numbers"
         )
-        print("bench-api: wrk not on PATH: using the Python load generator (figures are "
-              "pessimistic; see the header)", file=sys.stderr, flush=True)
+        print(
+            "bench-api: wrk not on PATH: using the Python load generator (figures are "
+            "pessimistic; see the header)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     started = time.perf_counter()
     signal.signal(signal.SIGTERM, _interrupt)
@@ -1114,21 +1317,65 @@ def main(argv: list[str] | None = None) -> int:
     py = sys.executable
     parent = ["--parent-pid", str(os.getpid())]
     servers = {
-        "service": Server("service", [
-            py, "-m", "app", "serve", "--host", "127.0.0.1", "--port", "0",
-            "--data-dir", str(folder / "data"), "--threads", str(args.threads),
-            "--no-auth-required", "--log-level", "INFO", *parent,
-        ], folder),
-        "const": Server("const", [
-            py, "-m", "bench.const_app", "--host", "127.0.0.1", "--port", "0",
-            "--threads", str(args.threads), *parent,
-        ], folder),
+        "service": Server(
+            "service",
+            [
+                py,
+                "-m",
+                "app",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--data-dir",
+                str(folder / "data"),
+                "--threads",
+                str(args.threads),
+                "--no-auth-required",
+                "--log-level",
+                "INFO",
+                *parent,
+            ],
+            folder,
+        ),
+        "const": Server(
+            "const",
+            [
+                py,
+                "-m",
+                "bench.const_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--threads",
+                str(args.threads),
+                *parent,
+            ],
+            folder,
+        ),
     }
     if args.peer:
-        servers["peer"] = Server("peer", [
-            py, "-m", "bench.peer", "serve", "--host", "127.0.0.1", "--port", "0",
-            "--data-dir", str(folder / "peer"), "--log-level", "INFO", *parent,
-        ], folder)
+        servers["peer"] = Server(
+            "peer",
+            [
+                py,
+                "-m",
+                "bench.peer",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--data-dir",
+                str(folder / "peer"),
+                "--log-level",
+                "INFO",
+                *parent,
+            ],
+            folder,
+        )
     service, peer = servers["service"], servers.get("peer")
     service_db, peer_db = folder / "data" / SERVICE_DB, folder / "peer" / PEER_DB
     bench = Bench(args, folder, servers)
@@ -1137,22 +1384,34 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for server in servers.values():
             server.start(env)
-        print("bench-api: " + ", ".join(f"{s.name} at {s.url}" for s in servers.values())
-              + f"; data and logs in {folder}", file=sys.stderr, flush=True)
+        print(
+            "bench-api: "
+            + ", ".join(f"{s.name} at {s.url}" for s in servers.values())
+            + f"; data and logs in {folder}",
+            file=sys.stderr,
+            flush=True,
+        )
         t = time.perf_counter()
         ids = seed(service.host_port, args.seed)
         peer_ids = seed(peer.host_port, args.seed, "peer") if peer else None
-        print(f"  seeded {len(ids):,} items into each server through POST in "
-              f"{time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+        print(
+            f"  seeded {len(ids):,} items into each server through POST in "
+            f"{time.perf_counter() - t:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
         if peer:
             info["schema_diffs"] = compare_schemas(service_db, peer_db)
             info["schema_check"] = (
                 "schema: the peer's user and item tables have the same columns (name, type, NOT "
                 "NULL, default, primary key), indexes and foreign keys as the service's migrated "
-                "database" if not info["schema_diffs"] else
-                "schema: the peer's tables DIFFER from the service's (see below)")
+                "database"
+                if not info["schema_diffs"]
+                else "schema: the peer's tables DIFFER from the service's (see below)"
+            )
             info["shape_check"] = "answers: " + compare_answers(
-                service.host_port, ids[0], peer.host_port, peer_ids[0])
+                service.host_port, ids[0], peer.host_port, peer_ids[0]
+            )
         status, body = call(service.host_port, "GET", f"{API}/items/?skip=0&limit={PAGE}")
         conn = raw_connect(service_db)
         try:
@@ -1168,18 +1427,26 @@ def main(argv: list[str] | None = None) -> int:
         bench.phase(writes)
         info["post_rows"] = {
             name: f"{rows:,} -> {settled_count(servers[name].host_port):,} items (warm-up and "
-                  "shape-check POSTs included)" for name, rows in before.items()}
+            "shape-check POSTs included)"
+            for name, rows in before.items()
+        }
     except KeyboardInterrupt as exc:
         interrupted = True
-        print(f"\nbench-api: interrupted ({exc or 'Ctrl-C'}); stopping the servers",
-              file=sys.stderr, flush=True)
+        print(
+            f"\nbench-api: interrupted ({exc or 'Ctrl-C'}); stopping the servers",
+            file=sys.stderr,
+            flush=True,
+        )
     except Exception as exc:  # noqa: BLE001 - report, stop the servers, keep the logs
         failure = f"{type(exc).__name__}: {exc}"
         print(f"\nbench-api: FAILED: {failure}", file=sys.stderr, flush=True)
         for server in servers.values():
             if server.proc is not None:
-                print(f"--- {server.name} stderr (last lines):\n{server.stderr_tail()}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"--- {server.name} stderr (last lines):\n{server.stderr_tail()}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         for server in servers.values():
             server.stop()
@@ -1193,8 +1460,10 @@ def main(argv: list[str] | None = None) -> int:
         eps = endpoints([], [] if args.peer else None)
         text, clean, figures = render(bench, eps, info)
         if interrupted or failure:
-            text = f"  {'INTERRUPTED' if interrupted else 'FAILED: ' + failure}: partial " \
-                   "results\n" + text
+            text = (
+                f"  {'INTERRUPTED' if interrupted else 'FAILED: ' + failure}: partial "
+                "results\n" + text
+            )
         print(text, flush=True)
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -1213,8 +1482,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  logs kept in {folder}", file=sys.stderr)
         return 130
     if failure or not clean or not stopped_clean:
-        print(f"bench-api: errors or failed checks (see above); logs kept in {folder}",
-              file=sys.stderr)
+        print(
+            f"bench-api: errors or failed checks (see above); logs kept in {folder}",
+            file=sys.stderr,
+        )
         return 1
     shutil.rmtree(folder, ignore_errors=True)
     return 0

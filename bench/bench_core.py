@@ -118,8 +118,7 @@ def pydal_batched(db, rows: Rows, batch: int) -> None:
     for chunk in batches(rows.items, batch):
         for part in batches(chunk, MAX_ROWS_PER_STATEMENT):
             values = ",".join(
-                "(" + ",".join(represent(row[f.name], f.type) for f in fields) + ")"
-                for row in part
+                "(" + ",".join(represent(row[f.name], f.type) for f in fields) + ")" for row in part
             )
             db.executesql(head + values)
         db.commit()
@@ -142,8 +141,16 @@ def insert_owner_raw(conn: sqlite3.Connection, rows: Rows) -> None:
     conn.execute(
         'INSERT INTO "user" (id, email, full_name, hashed_password, is_active, is_superuser,'
         " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (o["id"].hex, o["email"], o["full_name"], o["hashed_password"], 1, 0,
-         _dt(o["created_at"]), _dt(o["updated_at"])),
+        (
+            o["id"].hex,
+            o["email"],
+            o["full_name"],
+            o["hashed_password"],
+            1,
+            0,
+            _dt(o["created_at"]),
+            _dt(o["updated_at"]),
+        ),
     )
     conn.commit()
 
@@ -156,8 +163,14 @@ def raw_sqlite(conn: sqlite3.Connection, rows: Rows, batch: int) -> None:
         conn.executemany(
             sql,
             [
-                (r["id"].hex, r["title"], r["description"], r["owner_id"].hex,
-                 _dt(r["created_at"]), _dt(r["updated_at"]))
+                (
+                    r["id"].hex,
+                    r["title"],
+                    r["description"],
+                    r["owner_id"].hex,
+                    _dt(r["created_at"]),
+                    _dt(r["updated_at"]),
+                )
                 for r in chunk
             ],
         )
@@ -232,8 +245,9 @@ def timed(fn: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-def run_pydal_path(folder: Path, name: str, rows: Rows, batch: int,
-                   path: Callable) -> tuple[float, list[tuple]]:
+def run_pydal_path(
+    folder: Path, name: str, rows: Rows, batch: int, path: Callable
+) -> tuple[float, list[tuple]]:
     target = fresh_target(folder, name)
     db = open_dal(target)
     try:
@@ -276,8 +290,9 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:,.0f} rows/s" if unit == "rows/s" else f"{value:.2f} s"
 
 
-def render(figures: list[Figure], args, elapsed: float, folder: str,
-           loads: tuple[float, float]) -> str:
+def render(
+    figures: list[Figure], args, elapsed: float, folder: str, loads: tuple[float, float]
+) -> str:
     raw = figures[0]
     pragmas = "; ".join(p.removeprefix("PRAGMA ") for p in SQLITE_PRAGMAS)
     lines = [
@@ -326,8 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="items per path (100000)")
     parser.add_argument("--batch", type=int, default=1000, help="rows per commit (1000)")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (3)")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
-                        help="also write the figures as JSON to PATH")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the figures as JSON to PATH",
+    )
     args = parser.parse_args(argv)
     if args.rows < 1 or args.batch < 1 or args.repeat < 1:
         parser.error("--rows, --batch and --repeat must be positive")
@@ -354,8 +374,10 @@ def main(argv: list[str] | None = None) -> int:
                 bulk.values.append(args.rows / seconds)
                 if rep == 0 and seconds * (args.repeat - 1) > BULK_INSERT_REPEAT_BUDGET_S:
                     bulk_repeats = 1
-                    bulk.note = (f"1 run only (it took {seconds:.1f} s; {args.repeat - 1} more "
-                                 f"would exceed the {BULK_INSERT_REPEAT_BUDGET_S:.0f} s budget)")
+                    bulk.note = (
+                        f"1 run only (it took {seconds:.1f} s; {args.repeat - 1} more "
+                        f"would exceed the {BULK_INSERT_REPEAT_BUDGET_S:.0f} s budget)"
+                    )
             seconds, stored["batched"] = run_pydal_path(
                 folder, f"batched-{rep}", rows, args.batch, pydal_batched
             )
@@ -368,8 +390,13 @@ def main(argv: list[str] | None = None) -> int:
                 file.unlink()
             print(f"  repeat {rep + 1}/{args.repeat} done", file=sys.stderr, flush=True)
         loads = (load_before, os.getloadavg()[0])
-        text = render([raw, bulk, batched, parity], args, time.perf_counter() - started,
-                      str(folder.parent), loads)
+        text = render(
+            [raw, bulk, batched, parity],
+            args,
+            time.perf_counter() - started,
+            str(folder.parent),
+            loads,
+        )
 
     print(text, flush=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -379,16 +406,35 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwritten to {out.relative_to(RESULTS_DIR.parents[1])}")
     if args.json is not None:
         figures = {
-            fig.name: {"unit": fig.unit, "median": fig.median, "min": min(fig.values),
-                       "max": max(fig.values), "values": fig.values, "note": fig.note}
+            fig.name: {
+                "unit": fig.unit,
+                "median": fig.median,
+                "min": min(fig.values),
+                "max": max(fig.values),
+                "values": fig.values,
+                "note": fig.note,
+            }
             for fig in (raw, bulk, batched, parity)
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "bench": "core", "ok": True, "rows": args.rows, "batch": args.batch,
-            "repeat": args.repeat, "figures": figures, "load_average": list(loads),
-            "cpus": os.cpu_count(), "text_file": str(out.relative_to(RESULTS_DIR.parents[1])),
-        }, indent=1) + "\n", encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "bench": "core",
+                    "ok": True,
+                    "rows": args.rows,
+                    "batch": args.batch,
+                    "repeat": args.repeat,
+                    "figures": figures,
+                    "load_average": list(loads),
+                    "cpus": os.cpu_count(),
+                    "text_file": str(out.relative_to(RESULTS_DIR.parents[1])),
+                },
+                indent=1,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
     return 0
 
 

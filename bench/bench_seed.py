@@ -41,7 +41,13 @@ from pathlib import Path
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
 SCRUBBED_ENV = (
-    "DATA_DIR", "DATABASE_URL", "DATABASE_NAME", "HOST", "PORT", "AUTH_REQUIRED", "LOG_LEVEL",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "DATABASE_NAME",
+    "HOST",
+    "PORT",
+    "AUTH_REQUIRED",
+    "LOG_LEVEL",
 )
 TARGET_SECONDS = 3.0
 TARGET_RSS_MB = 100.0
@@ -51,37 +57,52 @@ MODEL_ID = "bench-seed"
 # ManyToMany; unique, enum, text, JSON, date and datetime fields.
 BENCH_MODEL = {
     "entities": [
-        {"name": "customer", "fields": [
-            {"name": "first_name", "type": "String", "required": True},
-            {"name": "last_name", "type": "String", "required": True},
-            {"name": "email", "type": "String", "required": True, "unique": True},
-            {"name": "phone", "type": "String"},
-            {"name": "city", "type": "String"},
-            {"name": "age", "type": "Integer"},
-            {"name": "vip", "type": "Boolean"},
-            {"name": "referred_by", "type": "Reference", "target": "customer"},
-        ]},
-        {"name": "category", "fields": [
-            {"name": "name", "type": "String", "required": True, "unique": True},
-            {"name": "description", "type": "Text"},
-        ]},
-        {"name": "product", "fields": [
-            {"name": "title", "type": "String", "required": True},
-            {"name": "sku", "type": "String", "unique": True},
-            {"name": "price", "type": "Float"},
-            {"name": "tags", "type": "Array"},
-            {"name": "released_on", "type": "Date"},
-        ]},
-        {"name": "purchase", "fields": [
-            {"name": "placed_at", "type": "DateTime"},
-            {"name": "quantity", "type": "Integer"},
-            {"name": "status", "type": "Enum", "values": ["new", "paid", "shipped"]},
-        ]},
-        {"name": "review", "fields": [
-            {"name": "rating", "type": "Integer"},
-            {"name": "comment", "type": "Text"},
-            {"name": "product", "type": "Reference", "target": "product", "required": True},
-        ]},
+        {
+            "name": "customer",
+            "fields": [
+                {"name": "first_name", "type": "String", "required": True},
+                {"name": "last_name", "type": "String", "required": True},
+                {"name": "email", "type": "String", "required": True, "unique": True},
+                {"name": "phone", "type": "String"},
+                {"name": "city", "type": "String"},
+                {"name": "age", "type": "Integer"},
+                {"name": "vip", "type": "Boolean"},
+                {"name": "referred_by", "type": "Reference", "target": "customer"},
+            ],
+        },
+        {
+            "name": "category",
+            "fields": [
+                {"name": "name", "type": "String", "required": True, "unique": True},
+                {"name": "description", "type": "Text"},
+            ],
+        },
+        {
+            "name": "product",
+            "fields": [
+                {"name": "title", "type": "String", "required": True},
+                {"name": "sku", "type": "String", "unique": True},
+                {"name": "price", "type": "Float"},
+                {"name": "tags", "type": "Array"},
+                {"name": "released_on", "type": "Date"},
+            ],
+        },
+        {
+            "name": "purchase",
+            "fields": [
+                {"name": "placed_at", "type": "DateTime"},
+                {"name": "quantity", "type": "Integer"},
+                {"name": "status", "type": "Enum", "values": ["new", "paid", "shipped"]},
+            ],
+        },
+        {
+            "name": "review",
+            "fields": [
+                {"name": "rating", "type": "Integer"},
+                {"name": "comment", "type": "Text"},
+                {"name": "product", "type": "Reference", "target": "product", "required": True},
+            ],
+        },
     ],
     "relationships": [
         {"type": "OneToMany", "from": "category", "to": "product", "name": "category"},
@@ -104,9 +125,12 @@ def _peak_rss_kb():
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 """
-CLI_WRAPPER = """
+CLI_WRAPPER = (
+    """
 import json, os, resource, runpy, sys
-""" + PEAK_RSS + """
+"""
+    + PEAK_RSS
+    + """
 import services.appdb.seed as _seed
 _stats, _answer, _real = {}, {}, _seed.seed
 def _wrapped(**kwargs):
@@ -126,11 +150,15 @@ finally:
                    "cpu_s": usage.ru_utime + usage.ru_stime}, out)
 sys.exit(code)
 """
+)
 
 # The fallback: the library function with a tqdm bar, on an app database made beforehand.
-LIBRARY_CHILD = """
+LIBRARY_CHILD = (
+    """
 import json, os, resource, sys
-""" + PEAK_RSS + """
+"""
+    + PEAK_RSS
+    + """
 from services.appdb.definition import Definition
 from services.appdb.schema import define_pydal
 from services.appdb.seed import progress_bar, seed
@@ -154,6 +182,7 @@ with open(os.environ["BENCH_SEED_OUT"], "w") as out:
     json.dump({"stats": stats, "answer": answer, "maxrss_kb": _peak_rss_kb(),
                "cpu_s": usage.ru_utime + usage.ru_stime}, out)
 """
+)
 
 
 @dataclass
@@ -199,10 +228,12 @@ def prepare_cli(folder: Path, model_id: str) -> Path:
     upgrade(settings.database)
     db = open_dal(settings.database)
     try:
-        owner = db.user.insert(email="bench@example.com", full_name="Bench",
-                               hashed_password="x" * 60)["id"]
+        owner = db.user.insert(
+            email="bench@example.com", full_name="Bench", hashed_password="x" * 60
+        )["id"]
         model_in = ModelIn.model_validate(
-            {"id": model_id, "name": "Seed bench", "definition": BENCH_MODEL})
+            {"id": model_id, "name": "Seed bench", "definition": BENCH_MODEL}
+        )
         row = models.create_model(db=db, settings=settings, owner_id=owner, model_in=model_in)
         db.commit()
         return models.app_database(settings=settings, row=row).target.sqlite_path
@@ -234,8 +265,9 @@ def run_child(cmd: list[str], env: dict[str, str], out: Path) -> tuple[float, di
     return wall, json.loads(out.read_text()), proc.stderr
 
 
-def run_seed(folder: Path, count: int, seed: int, rep: int, force_library: bool,
-             notes: list[str]) -> tuple[Run, Path]:
+def run_seed(
+    folder: Path, count: int, seed: int, rep: int, force_library: bool, notes: list[str]
+) -> tuple[Run, Path]:
     out = folder / "child.json"
     if not force_library:
         try:
@@ -244,8 +276,19 @@ def run_seed(folder: Path, count: int, seed: int, rep: int, force_library: bool,
             env = child_env({"BENCH_SEED_OUT": str(out)})
 
             def cli(n: int) -> tuple[float, dict]:
-                cmd = [sys.executable, "-c", CLI_WRAPPER, "seed", model_id, "--count", str(n),
-                       "--seed", str(seed), "--data-dir", str(folder / "cli")]
+                cmd = [
+                    sys.executable,
+                    "-c",
+                    CLI_WRAPPER,
+                    "seed",
+                    model_id,
+                    "--count",
+                    str(n),
+                    "--seed",
+                    str(seed),
+                    "--data-dir",
+                    str(folder / "cli"),
+                ]
                 wall, data, _ = run_child(cmd, env, out)
                 if not data["answer"]:
                     raise RuntimeError("the CLI did not call services.appdb.seed.seed")
@@ -275,9 +318,16 @@ def run_seed(folder: Path, count: int, seed: int, rep: int, force_library: bool,
 
 def make_run(mode: str, wall: float, data: dict) -> Run:
     stats = data["stats"]
-    return Run(mode, wall, data.get("cpu_s", 0.0), stats.get("total_s", 0.0),
-               stats.get("faker_s", 0.0), stats.get("sql_s", 0.0), data["maxrss_kb"] / 1024,
-               data["answer"])
+    return Run(
+        mode,
+        wall,
+        data.get("cpu_s", 0.0),
+        stats.get("total_s", 0.0),
+        stats.get("faker_s", 0.0),
+        stats.get("sql_s", 0.0),
+        data["maxrss_kb"] / 1024,
+        data["answer"],
+    )
 
 
 # --------------------------------------------------------------------------- raw sqlite3
@@ -349,9 +399,11 @@ def render(runs: list[Run], args, notes: list[str], loads: list[float]) -> str:
     first = runs[0]
     entity_rows = sum(n for t, n in first.rows.items() if "__" not in t)
     join_rows = sum(n for t, n in first.rows.items() if "__" in t)
-    mode = ("python -m app seed MODEL --count N (the CLI, in a child process)"
-            if all(r.mode == "cli" for r in runs) else
-            "services.appdb.seed.seed in a child process (the CLI was not usable; see notes)")
+    mode = (
+        "python -m app seed MODEL --count N (the CLI, in a child process)"
+        if all(r.mode == "cli" for r in runs)
+        else "services.appdb.seed.seed in a child process (the CLI was not usable; see notes)"
+    )
     lines = [
         "bench-seed: seed 5 linked entities on SQLite, then the same rows with raw sqlite3",
         f"  {mode}",
@@ -366,10 +418,14 @@ def render(runs: list[Run], args, notes: list[str], loads: list[float]) -> str:
     ]
 
     def row(label: str, values: list[float], unit: str) -> None:
-        fmt = (lambda v: f"{v:.2f} s") if unit == "s" else (
-            (lambda v: f"{v:.0f} MB") if unit == "MB" else (lambda v: f"{v:.0f} %"))
-        lines.append(f"  {label:<44}{fmt(med(values)):>12}{fmt(min(values)):>12}"
-                     f"{fmt(max(values)):>12}")
+        fmt = (
+            (lambda v: f"{v:.2f} s")
+            if unit == "s"
+            else ((lambda v: f"{v:.0f} MB") if unit == "MB" else (lambda v: f"{v:.0f} %"))
+        )
+        lines.append(
+            f"  {label:<44}{fmt(med(values)):>12}{fmt(min(values)):>12}{fmt(max(values)):>12}"
+        )
 
     row("CLI end to end (spawn to exit)", [r.wall_s for r in runs], "s")
     row("  CPU time of the CLI process (user + sys)", [r.cpu_s for r in runs], "s")
@@ -399,16 +455,29 @@ def render(runs: list[Run], args, notes: list[str], loads: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_seed", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=20_000,
-                        help="rows per entity (20000: 100,000 over the 5 entities)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_seed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=20_000,
+        help="rows per entity (20000: 100,000 over the 5 entities)",
+    )
     parser.add_argument("--seed", type=int, default=1430, help="the seed (1430)")
     parser.add_argument("--repeat", type=int, default=3, help="repeats; medians reported (3)")
-    parser.add_argument("--library", action="store_true",
-                        help="call the library in the child instead of the CLI")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
-                        help="also write the figures as JSON to PATH")
+    parser.add_argument(
+        "--library", action="store_true", help="call the library in the child instead of the CLI"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the figures as JSON to PATH",
+    )
     args = parser.parse_args(argv)
     if args.count < 1 or args.repeat < 1:
         parser.error("--count and --repeat must be positive")
@@ -431,12 +500,17 @@ def main(argv: list[str] | None = None) -> int:
             run.raw_s = raw_insert(folder, tables)
             del tables
             runs.append(run)
-            print(f"  repeat {rep + 1}/{args.repeat}: {run.mode} {run.wall_s:.2f} s end to end, "
-                  f"{run.rss_mb:.0f} MB peak, raw sqlite3 {run.raw_s:.2f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  repeat {rep + 1}/{args.repeat}: {run.mode} {run.wall_s:.2f} s end to end, "
+                f"{run.rss_mb:.0f} MB peak, raw sqlite3 {run.raw_s:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     if max(loads) > (os.cpu_count() or 1) * 0.5:
-        notes.append("other processes kept the machine busy (see load average): times are "
-                     "inflated; rerun on an idle machine for the real figures")
+        notes.append(
+            "other processes kept the machine busy (see load average): times are "
+            "inflated; rerun on an idle machine for the real figures"
+        )
     text = render(runs, args, notes, loads)
     print(text, flush=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -449,8 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write_json(path: Path, runs: list[Run], args, notes: list[str], loads: list[float],
-               text_file: Path) -> None:
+def write_json(
+    path: Path, runs: list[Run], args, notes: list[str], loads: list[float], text_file: Path
+) -> None:
     """The figures for bench/bench_all.py: medians, min and max of each, over the repeats."""
 
     def stats(values: list[float]) -> dict:
@@ -460,19 +535,37 @@ def write_json(path: Path, runs: list[Run], args, notes: list[str], loads: list[
     entity_rows = sum(n for t, n in first.rows.items() if "__" not in t)
     join_rows = sum(n for t, n in first.rows.items() if "__" in t)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "bench": "seed", "ok": True, "mode": first.mode, "count": args.count,
-        "repeat": len(runs), "entity_rows": entity_rows, "join_rows": join_rows,
-        "wall_s": stats([r.wall_s for r in runs]), "cpu_s": stats([r.cpu_s for r in runs]),
-        "base_wall_s": stats([r.base_wall_s for r in runs]),
-        "seed_s": stats([r.seed_s for r in runs]), "sql_s": stats([r.sql_s for r in runs]),
-        "faker_s": stats([r.faker_s for r in runs]), "rss_mb": stats([r.rss_mb for r in runs]),
-        "base_rss_mb": stats([r.base_rss_mb for r in runs]),
-        "raw_s": stats([r.raw_s for r in runs]),
-        "target_s": TARGET_SECONDS, "target_rss_mb": TARGET_RSS_MB,
-        "load_average": [min(loads), max(loads)], "cpus": os.cpu_count(), "notes": notes,
-        "text_file": str(text_file.relative_to(REPO)),
-    }, indent=1) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "bench": "seed",
+                "ok": True,
+                "mode": first.mode,
+                "count": args.count,
+                "repeat": len(runs),
+                "entity_rows": entity_rows,
+                "join_rows": join_rows,
+                "wall_s": stats([r.wall_s for r in runs]),
+                "cpu_s": stats([r.cpu_s for r in runs]),
+                "base_wall_s": stats([r.base_wall_s for r in runs]),
+                "seed_s": stats([r.seed_s for r in runs]),
+                "sql_s": stats([r.sql_s for r in runs]),
+                "faker_s": stats([r.faker_s for r in runs]),
+                "rss_mb": stats([r.rss_mb for r in runs]),
+                "base_rss_mb": stats([r.base_rss_mb for r in runs]),
+                "raw_s": stats([r.raw_s for r in runs]),
+                "target_s": TARGET_SECONDS,
+                "target_rss_mb": TARGET_RSS_MB,
+                "load_average": [min(loads), max(loads)],
+                "cpus": os.cpu_count(),
+                "notes": notes,
+                "text_file": str(text_file.relative_to(REPO)),
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

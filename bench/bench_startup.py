@@ -57,8 +57,17 @@ from bench.sidecar_build import REPO, SOURCE_DIRS, exe_name, newest_source, pyin
 RESULTS_DIR = REPO / "bench" / "results"
 HEALTH = "/api/v1/utils/health-check/"
 SCRUBBED_ENV = (
-    "DATA_DIR", "DATABASE_URL", "DATABASE_NAME", "HOST", "PORT", "AUTH_REQUIRED", "LOG_LEVEL",
-    "LAUNCH_TOKEN", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "SIDECAR_TARGET_TRIPLE",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "DATABASE_NAME",
+    "HOST",
+    "PORT",
+    "AUTH_REQUIRED",
+    "LOG_LEVEL",
+    "LAUNCH_TOKEN",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONPYCACHEPREFIX",
+    "SIDECAR_TARGET_TRIPLE",
 )
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -80,13 +89,16 @@ def ensure_exe(exe: Path, rebuild: bool) -> str:
     if exe.is_file():
         if not rebuild or exe.stat().st_mtime > mtime:
             stale = exe.stat().st_mtime <= mtime
-            return (f"existing {exe.relative_to(REPO) if exe.is_relative_to(REPO) else exe}"
-                    + (f" (OLDER than {path.relative_to(REPO)})" if stale else ""))
+            return f"existing {exe.relative_to(REPO) if exe.is_relative_to(REPO) else exe}" + (
+                f" (OLDER than {path.relative_to(REPO)})" if stale else ""
+            )
         reason = f"older than {path.relative_to(REPO)}"
     else:
         reason = "missing"
-    print(f"bench-startup: {exe.name} is {reason}; building it with PyInstaller (sidecar.spec)",
-          flush=True)
+    print(
+        f"bench-startup: {exe.name} is {reason}; building it with PyInstaller (sidecar.spec)",
+        flush=True,
+    )
     started = time.monotonic()
     subprocess.run(pyinstaller_command(exe.parent, REPO / "build"), cwd=REPO, check=True)
     if not exe.is_file():
@@ -159,8 +171,11 @@ class Bench:
             self.shm_tmpdir = Path(tempfile.mkdtemp(prefix="bench-startup-", dir=SHM))
         self.src_copy = work / "src"
         for name in SOURCE_DIRS:
-            shutil.copytree(REPO / name, self.src_copy / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                REPO / name,
+                self.src_copy / name,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
         shutil.copy2(REPO / "alembic.ini", self.src_copy / "alembic.ini")
         self.counter = 0
 
@@ -191,8 +206,14 @@ class Bench:
         stderr_path = self.work / f"stderr-{variant.key}-{time.monotonic_ns()}.log"
         with open(stderr_path, "wb") as stderr:
             started = time.perf_counter()
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=stderr)
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+            )
             try:
                 return self._measure(proc, started, port)
             except Exception as exc:
@@ -252,9 +273,13 @@ class Bench:
             leftovers += list(self.shm_tmpdir.glob("_MEI*"))
         if leftovers:
             raise RuntimeError(f"left unpacked: {[p.name for p in leftovers]}")
-        return Sample(ready_ms=(ready["at"] - started) * 1000,
-                      health_ms=(health_at - started) * 1000,
-                      rss_mib=rss, boot_rss_mib=boot_rss, stop_ms=stop_ms)
+        return Sample(
+            ready_ms=(ready["at"] - started) * 1000,
+            health_ms=(health_at - started) * 1000,
+            rss_mib=rss,
+            boot_rss_mib=boot_rss,
+            stop_ms=stop_ms,
+        )
 
     @staticmethod
     def _ensure_stopped(proc: subprocess.Popen) -> None:
@@ -291,8 +316,10 @@ def _median_range(values: list[float], fmt: str) -> str:
 def render(cells: dict, variants: list[Variant], runs: int, header: list[str]) -> str:
     lines = list(header)
     lines.append("")
-    columns = (f"  {'variant':<36} {'data dir':<9} {'ready ms':>19} {'health ms':>19} "
-               f"{'idle RSS MiB':>17} {'stop ms':>15} {'errors':>6}")
+    columns = (
+        f"  {'variant':<36} {'data dir':<9} {'ready ms':>19} {'health ms':>19} "
+        f"{'idle RSS MiB':>17} {'stop ms':>15} {'errors':>6}"
+    )
     lines.append(columns)
     for variant in variants:
         for state in STATES:
@@ -304,15 +331,25 @@ def render(cells: dict, variants: list[Variant], runs: int, header: list[str]) -
                 f"{_median_range([x.ready_ms for x in s], '.0f'):>19} "
                 f"{_median_range([x.health_ms for x in s], '.0f'):>19} "
                 f"{rss:>17} {_median_range([x.stop_ms for x in s], '.0f'):>15} "
-                f"{len(cell.errors):>6}")
-    boot = [x.boot_rss_mib for key in ("exe", "exe-shm") for state in STATES
-            for x in cells.get((key, state), Cell()).samples if x.boot_rss_mib is not None]
+                f"{len(cell.errors):>6}"
+            )
+    boot = [
+        x.boot_rss_mib
+        for key in ("exe", "exe-shm")
+        for state in STATES
+        for x in cells.get((key, state), Cell()).samples
+        if x.boot_rss_mib is not None
+    ]
     lines.append("")
-    lines.append(f"  median (min-max) of {runs} run(s) per row; ready/health from spawn; idle "
-                 f"RSS of the Python process {IDLE_S:.0f} s after ready")
+    lines.append(
+        f"  median (min-max) of {runs} run(s) per row; ready/health from spawn; idle "
+        f"RSS of the Python process {IDLE_S:.0f} s after ready"
+    )
     if boot:
-        lines.append(f"  one-file bootloader (parent of the Python process): RSS median "
-                     f"{statistics.median(boot):.1f} MiB, not included above")
+        lines.append(
+            f"  one-file bootloader (parent of the Python process): RSS median "
+            f"{statistics.median(boot):.1f} MiB, not included above"
+        )
     errors = [(key, e) for key, cell in cells.items() for e in cell.errors]
     if errors:
         lines.append("")
@@ -347,24 +384,45 @@ def measure(bench: Bench, variants: list[Variant], runs: int, cells: dict, began
                     cell.errors.append(str(exc))
                 if state == "fresh":
                     shutil.rmtree(data_dir, ignore_errors=True)
-        print(f"bench-startup: run {run + 1}/{runs} done ({time.monotonic() - began:.0f} s)",
-              flush=True)
+        print(
+            f"bench-startup: run {run + 1}/{runs} done ({time.monotonic() - began:.0f} s)",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_startup", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_startup",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--runs", type=int, default=7, help="starts per variant and state")
-    parser.add_argument("--exe", type=Path, default=None,
-                        help="the sidecar executable (default dist/local-data-service-<triple>)")
+    parser.add_argument(
+        "--exe",
+        type=Path,
+        default=None,
+        help="the sidecar executable (default dist/local-data-service-<triple>)",
+    )
     parser.add_argument("--no-exe", action="store_true", help="benchmark python -m app only")
-    parser.add_argument("--rebuild-stale", action=argparse.BooleanOptionalAction, default=True,
-                        help="rebuild dist/'s executable when older than its sources")
-    parser.add_argument("--variants", default=",".join(v.key for v in VARIANTS),
-                        help="comma-separated subset of: " + ", ".join(v.key for v in VARIANTS))
+    parser.add_argument(
+        "--rebuild-stale",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="rebuild dist/'s executable when older than its sources",
+    )
+    parser.add_argument(
+        "--variants",
+        default=",".join(v.key for v in VARIANTS),
+        help="comma-separated subset of: " + ", ".join(v.key for v in VARIANTS),
+    )
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results/")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
-                        help="also write the figures as JSON to PATH")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also write the figures as JSON to PATH",
+    )
     args = parser.parse_args(argv)
 
     wanted = {v.strip() for v in args.variants.split(",") if v.strip()}
@@ -375,8 +433,9 @@ def main(argv: list[str] | None = None) -> int:
         wanted.discard("exe-shm")
     if "peer" in wanted and importlib.util.find_spec("fastapi") is None:
         if args.variants != parser.get_default("variants"):
-            parser.error("the peer variant needs requirements-bench.txt (make bench-startup "
-                         "installs it)")
+            parser.error(
+                "the peer variant needs requirements-bench.txt (make bench-startup installs it)"
+            )
         print("bench-startup: FastAPI is not installed; the peer variant is left out", flush=True)
         wanted.discard("peer")
     unknown = wanted - {v.key for v in VARIANTS}
@@ -440,20 +499,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nwritten to {out.relative_to(REPO)}")
     ok = not any(cell.errors for cell in cells.values())
     if args.json is not None:
-        write_json(args.json, cells, variants, args.runs, ok, (load_before[0], load_after[0]),
-                   out)
+        write_json(args.json, cells, variants, args.runs, ok, (load_before[0], load_after[0]), out)
     return 0 if ok else 1
 
 
-def write_json(path: Path, cells: dict, variants: list[Variant], runs: int, ok: bool,
-               loads: tuple[float, float], text_file: Path | None) -> None:
+def write_json(
+    path: Path,
+    cells: dict,
+    variants: list[Variant],
+    runs: int,
+    ok: bool,
+    loads: tuple[float, float],
+    text_file: Path | None,
+) -> None:
     """The figures for bench/bench_all.py: per variant and data-dir state, medians and ranges."""
 
     def stats(values: list[float]) -> dict | None:
         if not values:
             return None
-        return {"median": statistics.median(values), "min": min(values), "max": max(values),
-                "values": values}
+        return {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+            "values": values,
+        }
 
     out = {}
     for variant in variants:
@@ -461,18 +530,33 @@ def write_json(path: Path, cells: dict, variants: list[Variant], runs: int, ok: 
             cell = cells[(variant.key, state)]
             s = cell.samples
             out[f"{variant.key}/{state}"] = {
-                "variant": variant.key, "state": state, "label": variant.label,
+                "variant": variant.key,
+                "state": state,
+                "label": variant.label,
                 "ready_ms": stats([x.ready_ms for x in s]),
                 "health_ms": stats([x.health_ms for x in s]),
                 "rss_mib": stats([x.rss_mib for x in s]),
-                "stop_ms": stats([x.stop_ms for x in s]), "errors": cell.errors,
+                "stop_ms": stats([x.stop_ms for x in s]),
+                "errors": cell.errors,
             }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "bench": "startup", "ok": ok, "runs": runs, "cells": out, "idle_s": IDLE_S,
-        "load_average": list(loads), "cpus": os.cpu_count(),
-        "text_file": str(text_file.relative_to(REPO)) if text_file else None,
-    }, indent=1) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "bench": "startup",
+                "ok": ok,
+                "runs": runs,
+                "cells": out,
+                "idle_s": IDLE_S,
+                "load_average": list(loads),
+                "cpus": os.cpu_count(),
+                "text_file": str(text_file.relative_to(REPO)) if text_file else None,
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,15 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
 SYNC = "/api/v1/sync"
 BATCH = 1000
-SCRUBBED_ENV = ("DATA_DIR", "DATABASE_URL", "DATABASE_NAME", "HOST", "PORT", "AUTH_REQUIRED",
-                "LOG_LEVEL")
+SCRUBBED_ENV = (
+    "DATA_DIR",
+    "DATABASE_URL",
+    "DATABASE_NAME",
+    "HOST",
+    "PORT",
+    "AUTH_REQUIRED",
+    "LOG_LEVEL",
+)
 
 
 class Service:
@@ -49,9 +56,23 @@ class Service:
     def __init__(self, data_dir: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", "0", "--data-dir", str(data_dir),
-             "--log-level", "WARNING"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "serve",
+                "--port",
+                "0",
+                "--data-dir",
+                str(data_dir),
+                "--log-level",
+                "WARNING",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         readable, _, _ = select.select([self.proc.stdout], [], [], 60)
         line = self.proc.stdout.readline() if readable else b""
         if not line:
@@ -89,9 +110,16 @@ def stamp(base: datetime, n: int) -> str:
 
 def insert_batch(n0: int, base: datetime) -> tuple[list[dict], list[str]]:
     ids = [str(uuid.uuid4()) for _ in range(BATCH)]
-    ops = [{"id": f"i{n0 + i}", "table": "items", "operation": "INSERT",
+    ops = [
+        {
+            "id": f"i{n0 + i}",
+            "table": "items",
+            "operation": "INSERT",
             "data": {"id": row, "title": f"bench item {n0 + i}", "description": "sync bench"},
-            "timestamp": stamp(base, n0 + i)} for i, row in enumerate(ids)]
+            "timestamp": stamp(base, n0 + i),
+        }
+        for i, row in enumerate(ids)
+    ]
     return ops, ids
 
 
@@ -101,17 +129,39 @@ def mixed_batch(n0: int, base: datetime, live: list[str]) -> list[dict]:
     for i in range(600):
         row = str(uuid.uuid4())
         live.append(row)
-        ops.append({"id": f"m{n0 + i}", "table": "items", "operation": "INSERT",
-                    "data": {"id": row, "title": f"mixed {n0 + i}"},
-                    "timestamp": stamp(base, n0 + i)})
+        ops.append(
+            {
+                "id": f"m{n0 + i}",
+                "table": "items",
+                "operation": "INSERT",
+                "data": {"id": row, "title": f"mixed {n0 + i}"},
+                "timestamp": stamp(base, n0 + i),
+            }
+        )
     for i in range(300):
-        ops.append({"id": f"m{n0 + 600 + i}", "table": "items", "operation": "UPDATE",
-                    "data": {"id": live[-(i + 700)], "title": f"updated {n0 + i}",
-                             "description": "changed"},
-                    "timestamp": stamp(base, n0 + 600 + i)})
+        ops.append(
+            {
+                "id": f"m{n0 + 600 + i}",
+                "table": "items",
+                "operation": "UPDATE",
+                "data": {
+                    "id": live[-(i + 700)],
+                    "title": f"updated {n0 + i}",
+                    "description": "changed",
+                },
+                "timestamp": stamp(base, n0 + 600 + i),
+            }
+        )
     for i in range(100):
-        ops.append({"id": f"m{n0 + 900 + i}", "table": "items", "operation": "DELETE",
-                    "data": {"id": live.pop(0)}, "timestamp": stamp(base, n0 + 900 + i)})
+        ops.append(
+            {
+                "id": f"m{n0 + 900 + i}",
+                "table": "items",
+                "operation": "DELETE",
+                "data": {"id": live.pop(0)},
+                "timestamp": stamp(base, n0 + 900 + i),
+            }
+        )
     return ops
 
 
@@ -138,13 +188,17 @@ def raw_db(folder: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(folder / "raw.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE item (id CHAR(32) PRIMARY KEY, title VARCHAR(255) NOT NULL, "
-                 "description VARCHAR(255), owner_id CHAR(32) NOT NULL, created_at DATETIME "
-                 "NOT NULL, updated_at DATETIME NOT NULL)")
-    conn.execute("CREATE TABLE sync_row (tbl VARCHAR(100), row_id CHAR(32), seq BIGINT NOT NULL "
-                 "UNIQUE, deleted BOOLEAN NOT NULL, ts DATETIME NOT NULL, client_id VARCHAR(100) "
-                 "NOT NULL, op_id VARCHAR(100) NOT NULL, owner_id CHAR(32), "
-                 "PRIMARY KEY (tbl, row_id))")
+    conn.execute(
+        "CREATE TABLE item (id CHAR(32) PRIMARY KEY, title VARCHAR(255) NOT NULL, "
+        "description VARCHAR(255), owner_id CHAR(32) NOT NULL, created_at DATETIME "
+        "NOT NULL, updated_at DATETIME NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE sync_row (tbl VARCHAR(100), row_id CHAR(32), seq BIGINT NOT NULL "
+        "UNIQUE, deleted BOOLEAN NOT NULL, ts DATETIME NOT NULL, client_id VARCHAR(100) "
+        "NOT NULL, op_id VARCHAR(100) NOT NULL, owner_id CHAR(32), "
+        "PRIMARY KEY (tbl, row_id))"
+    )
     conn.execute("CREATE INDEX ix_sync_row_owner_id_seq ON sync_row (owner_id, seq)")
     return conn
 
@@ -154,12 +208,36 @@ def raw_write(conn: sqlite3.Connection, ops: list[dict], seq0: int, owner: str) 
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
     began = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany("INSERT INTO item VALUES (?,?,?,?,?,?)", [
-        (o["data"]["id"].replace("-", ""), o["data"]["title"], o["data"].get("description"),
-         owner, now, now) for o in ops])
-    conn.executemany("INSERT INTO sync_row VALUES (?,?,?,?,?,?,?,?)", [
-        ("items", o["data"]["id"].replace("-", ""), seq0 + i, 0, o["timestamp"], "c", o["id"],
-         owner) for i, o in enumerate(ops)])
+    conn.executemany(
+        "INSERT INTO item VALUES (?,?,?,?,?,?)",
+        [
+            (
+                o["data"]["id"].replace("-", ""),
+                o["data"]["title"],
+                o["data"].get("description"),
+                owner,
+                now,
+                now,
+            )
+            for o in ops
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO sync_row VALUES (?,?,?,?,?,?,?,?)",
+        [
+            (
+                "items",
+                o["data"]["id"].replace("-", ""),
+                seq0 + i,
+                0,
+                o["timestamp"],
+                "c",
+                o["id"],
+                owner,
+            )
+            for i, o in enumerate(ops)
+        ],
+    )
     conn.execute("COMMIT")
     return time.perf_counter() - began
 
@@ -173,13 +251,30 @@ def raw_catch_up(conn: sqlite3.Connection, page: int) -> float:
             "SELECT s.seq, s.row_id, s.deleted, s.ts, s.client_id, s.op_id, i.title, "
             "i.description, i.owner_id, i.created_at, i.updated_at FROM sync_row s LEFT JOIN "
             "item i ON i.id = s.row_id WHERE s.seq > ? ORDER BY s.seq LIMIT ?",
-            (after, page)).fetchall()
+            (after, page),
+        ).fetchall()
         if not rows:
             return time.perf_counter() - began
-        json.dumps([{"seq": r[0], "id": r[1], "operation": "DELETE" if r[2] else "UPSERT",
-                     "timestamp": r[3], "client_id": r[4], "operation_id": r[5],
-                     "data": {"title": r[6], "description": r[7], "owner_id": r[8],
-                              "created_at": r[9], "updated_at": r[10]}} for r in rows])
+        json.dumps(
+            [
+                {
+                    "seq": r[0],
+                    "id": r[1],
+                    "operation": "DELETE" if r[2] else "UPSERT",
+                    "timestamp": r[3],
+                    "client_id": r[4],
+                    "operation_id": r[5],
+                    "data": {
+                        "title": r[6],
+                        "description": r[7],
+                        "owner_id": r[8],
+                        "created_at": r[9],
+                        "updated_at": r[10],
+                    },
+                }
+                for r in rows
+            ]
+        )
         after = rows[-1][0]
 
 
@@ -192,8 +287,12 @@ def median(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--changes", type=int, default=100_000,
-                        help="feed entries to build before the catch-up (default 100000)")
+    parser.add_argument(
+        "--changes",
+        type=int,
+        default=100_000,
+        help="feed entries to build before the catch-up (default 100000)",
+    )
     parser.add_argument("--mixed", type=int, default=10, help="mixed batches (default 10)")
     parser.add_argument("--page", type=int, default=5000, help="catch-up page size (max 5000)")
     parser.add_argument("--repeats", type=int, default=3, help="catch-up walks (default 3)")
@@ -264,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         f" {figures['raw_sqlite_catch_up_s'] / figures['catch_up_s']:>6.2f}x",
         "",
         f"medians of {len(insert_rates)} insert batches, {len(mixed_rates)} mixed batches and "
-        f"{len(walks)} catch-up walks; ratios are the service as a share of raw speed (1.00x = as fast as raw).",
+        f"{len(walks)} catch-up walks; ratios are the service as a share of raw speed "
+        "(1.00x = as fast as raw).",
         "The service figures include HTTP on loopback, JSON, validation, last-write-wins checks,",
         "idempotency records and the feed; raw sqlite3 does only the two INSERTs or the read.",
     ]

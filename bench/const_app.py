@@ -71,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
     parser.add_argument(
-        "--threads", type=int, default=None,
+        "--threads",
+        type=int,
+        default=None,
         help="waitress worker threads (default: what python -m app serve uses)",
     )
     parser.add_argument("--parent-pid", type=int, help="exit when this process dies")
@@ -81,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # The same logging set-up as the service, so waitress' queue warnings look alike in both.
     logging.basicConfig(
-        stream=sys.stderr, level=args.log_level.upper(),
+        stream=sys.stderr,
+        level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     from waitress.server import create_server

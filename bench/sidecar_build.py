@@ -22,8 +22,13 @@ def target_triple() -> str:
     if override:
         return override
     machine = platform.machine().lower()
-    arch = {"amd64": "x86_64", "x86_64": "x86_64", "x64": "x86_64",
-            "arm64": "aarch64", "aarch64": "aarch64"}.get(machine)
+    arch = {
+        "amd64": "x86_64",
+        "x86_64": "x86_64",
+        "x64": "x86_64",
+        "arm64": "aarch64",
+        "aarch64": "aarch64",
+    }.get(machine)
     if arch is None:
         raise SystemExit(f"unknown machine {machine!r}; set SIDECAR_TARGET_TRIPLE")
     if sys.platform.startswith("linux"):
@@ -45,8 +50,11 @@ def newest_source() -> tuple[float, Path]:
     newest = (0.0, SPEC)
     paths = [REPO / name for name in SOURCE_FILES]
     for folder in SOURCE_DIRS:
-        paths += [p for p in (REPO / folder).rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+        paths += [
+            p
+            for p in (REPO / folder).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        ]
     for path in paths:
         if path.exists():
             newest = max(newest, (path.stat().st_mtime, path))
@@ -55,5 +63,16 @@ def newest_source() -> tuple[float, Path]:
 
 def pyinstaller_command(dist: Path, work: Path) -> list[str]:
     """The PyInstaller call that builds the spec into ``dist``."""
-    return [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-            "--distpath", str(dist), "--workpath", str(work), str(SPEC)]
+    return [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work),
+        str(SPEC),
+    ]

@@ -107,7 +107,9 @@ def _parse_origins(value: Any) -> tuple[str, ...]:
         raise ConfigError("allowed_origins must be a list of origins")
     for origin in value:
         if origin == "*" or "://" not in origin:
-            raise ConfigError(f"allowed origin {origin!r} must be scheme://host[:port], not a wildcard")
+            raise ConfigError(
+                f"allowed origin {origin!r} must be scheme://host[:port], not a wildcard"
+            )
     return tuple(value)
 
 

@@ -45,7 +45,9 @@ def list_items(
     query = db.item.owner_id == owner_id if owner_id is not None else db.item.id != None  # noqa: E711
     count = db(query).count()
     rows = db(query).select(
-        *_fields(db), orderby=~db.item.created_at | db.item.id, limitby=(skip, skip + limit),
+        *_fields(db),
+        orderby=~db.item.created_at | db.item.id,
+        limitby=(skip, skip + limit),
         processor=as_dicts,
     )
     return rows, count

@@ -45,8 +45,10 @@ _NO_NUL = Field(json_schema_extra={"pattern": "^[^\\u0000]*$"})
 def _text(min_length: int = 0, max_length: int | None = None):
     # Length limits first (on the str), then the printable check.
     return Annotated[
-        str, StringConstraints(min_length=min_length, max_length=max_length),
-        AfterValidator(_printable), _NO_NUL,
+        str,
+        StringConstraints(min_length=min_length, max_length=max_length),
+        AfterValidator(_printable),
+        _NO_NUL,
     ]
 
 
@@ -56,8 +58,7 @@ SafeStr = Annotated[str, AfterValidator(_printable), _NO_NUL]
 # email-validator refuses special-use domains (name@x.test, name@host.local): say so, too.
 _SPECIAL_USE = ("arpa", "invalid", "local", "localhost", "onion", "test")
 _ANY_CASE = "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in n) for n in _SPECIAL_USE)
-_EMAIL = Field(json_schema_extra={
-    "pattern": f"^(?!.*@(?:.*\\.)?(?:{_ANY_CASE})\\.?$)[^\\u0000]*$"})
+_EMAIL = Field(json_schema_extra={"pattern": f"^(?!.*@(?:.*\\.)?(?:{_ANY_CASE})\\.?$)[^\\u0000]*$"})
 Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(_printable), _EMAIL]
 Password = _text(8, 128)
 Name = _text(0, 255)
@@ -152,7 +153,6 @@ class UpdatePassword(Body):
 
     current_password: Password
     new_password: Password
-
 
 
 # ----------------------------------------------------------------------------- users

@@ -40,7 +40,9 @@ def backend(request) -> str:
 @pytest.fixture
 def fresh_target(backend, tmp_path):
     """An empty database of the backend's family, dropped after the test."""
-    like = sqlite_target(tmp_path / "unused.db") if backend == "sqlite" else _SERVERS.targets[backend]
+    like = (
+        sqlite_target(tmp_path / "unused.db") if backend == "sqlite" else _SERVERS.targets[backend]
+    )
     with scratch_database(like, prefix="test") as target:
         yield target
 

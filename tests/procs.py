@@ -19,8 +19,15 @@ class Service:
     """One `python -m app serve --port 0` process on ``data_dir`` (or ``database_url``); always
     reaped by stop()."""
 
-    def __init__(self, data_dir: Path, stderr_path: Path, *, database_url: str | None = None,
-                 args: tuple[str, ...] = (), prefix: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        stderr_path: Path,
+        *,
+        database_url: str | None = None,
+        args: tuple[str, ...] = (),
+        prefix: tuple[str, ...] = (),
+    ) -> None:
         # ``prefix`` runs the command through another that execs it (e.g. ``nsenter``), so the
         # process keeps its pid and the ready line's pid still matches.
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATA_DIR")}
@@ -28,9 +35,22 @@ class Service:
             env["DATABASE_URL"] = database_url
         self._stderr = open(stderr_path, "wb")  # closed in stop()
         self.proc = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "app", "serve", "--port", "0",
-             "--data-dir", str(data_dir), *args],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._stderr,
+            [
+                *prefix,
+                sys.executable,
+                "-m",
+                "app",
+                "serve",
+                "--port",
+                "0",
+                "--data-dir",
+                str(data_dir),
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
         )
         self.stderr_path = stderr_path
         try:
@@ -67,14 +87,25 @@ class Service:
         self.proc.stdout.close()
         self._stderr.close()
 
-    def call(self, method: str, path: str, body=None, *, timeout: float = 60.0,
-             headers: dict | None = None) -> tuple[int, object]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body=None,
+        *,
+        timeout: float = 60.0,
+        headers: dict | None = None,
+    ) -> tuple[int, object]:
         """One request on a new connection: (status, parsed JSON body)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             payload = None if body is None else json.dumps(body)
-            conn.request(method, path, body=payload,
-                         headers={"Content-Type": "application/json", **(headers or {})})
+            conn.request(
+                method,
+                path,
+                body=payload,
+                headers={"Content-Type": "application/json", **(headers or {})},
+            )
             response = conn.getresponse()
             return response.status, json.loads(response.read() or b"null")
         finally:

@@ -17,13 +17,19 @@ from services.db.engine import make_engine
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_app(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_app(
+    *args: str, env: dict | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Run ``python -m app ARGS`` from the repository root."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATA_DIR")}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "app", *args], cwd=ROOT, env=full_env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "app", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -90,11 +96,18 @@ def test_plain_alembic_acts_on_the_service_database(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["DATA_DIR"] = str(tmp_path)
     alembic = Path(sys.executable).with_name("alembic")
-    up = subprocess.run([str(alembic), "upgrade", "head"], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=60)
+    up = subprocess.run(
+        [str(alembic), "upgrade", "head"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert up.returncode == 0, up.stderr
-    current = subprocess.run([str(alembic), "current"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=60)
+    current = subprocess.run(
+        [str(alembic), "current"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert "0004 (head)" in current.stdout
     assert run_app("migrate", "--data-dir", str(tmp_path)).stdout.startswith("already at")
 
@@ -103,7 +116,11 @@ def test_serve_prints_one_ready_line_and_stops_on_sigterm(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATA_DIR")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", "0", "--data-dir", str(tmp_path)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         ready = json.loads(proc.stdout.readline())

@@ -31,8 +31,9 @@ def test_processes_starting_together_on_one_empty_database_all_serve(fresh_targe
     def start(n: int) -> None:
         gate.wait()
         try:
-            started.append(Service(tmp_path / f"data{n}", tmp_path / f"serve{n}.err",
-                                   database_url=url))
+            started.append(
+                Service(tmp_path / f"data{n}", tmp_path / f"serve{n}.err", database_url=url)
+            )
         except AssertionError as exc:
             failures.append(str(exc)[-600:])
 
@@ -52,8 +53,11 @@ def test_processes_starting_together_on_one_empty_database_all_serve(fresh_targe
     engine = sa.create_engine(fresh_target.sa_url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            users = conn.exec_driver_sql('SELECT COUNT(*) FROM "user"' if fresh_target.family
-                                         == "postgresql" else "SELECT COUNT(*) FROM `user`")
+            users = conn.exec_driver_sql(
+                'SELECT COUNT(*) FROM "user"'
+                if fresh_target.family == "postgresql"
+                else "SELECT COUNT(*) FROM `user`"
+            )
             assert users.scalar() == 1
     finally:
         engine.dispose()

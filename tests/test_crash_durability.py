@@ -35,8 +35,14 @@ READY_TIMEOUT = 30.0
 class Writer(threading.Thread):
     """POSTs unique titles on one keep-alive connection until told to stop or the server dies."""
 
-    def __init__(self, service: Service, prefix: str, acked: list, first_ack: threading.Event,
-                 stop: threading.Event) -> None:
+    def __init__(
+        self,
+        service: Service,
+        prefix: str,
+        acked: list,
+        first_ack: threading.Event,
+        stop: threading.Event,
+    ) -> None:
         super().__init__(name=f"writer-{prefix}", daemon=True)
         self.service, self.prefix = service, prefix
         self.acked, self.first_ack, self.stop = acked, first_ack, stop
@@ -54,8 +60,12 @@ class Writer(threading.Thread):
                 self.attempted += 1
                 body = json.dumps({"title": title, "description": "crash durability"})
                 try:
-                    conn.request("POST", "/api/v1/items/", body=body,
-                                 headers={"Content-Type": "application/json"})
+                    conn.request(
+                        "POST",
+                        "/api/v1/items/",
+                        body=body,
+                        headers={"Content-Type": "application/json"},
+                    )
                     response = conn.getresponse()
                     payload = response.read()
                 except (OSError, http.client.HTTPException) as exc:
@@ -111,8 +121,9 @@ def crash_round(data_dir: Path, logs: Path, round_no: int, rng: random.Random) -
     service = Service(data_dir, logs / f"serve-{round_no:03d}.err")
     acked: list[str] = []
     first_ack, stop = threading.Event(), threading.Event()
-    writers = [Writer(service, f"k{round_no:03d}-w{i}", acked, first_ack, stop)
-               for i in range(WRITERS)]
+    writers = [
+        Writer(service, f"k{round_no:03d}-w{i}", acked, first_ack, stop) for i in range(WRITERS)
+    ]
     try:
         for writer in writers:
             writer.start()
@@ -149,8 +160,15 @@ def test_kill_9_during_writes_loses_no_acknowledged_write(tmp_path):
     started = time.monotonic()
     print(f"\ncrash durability: {ROUNDS} rounds, seed {SEED}, {WRITERS} writers")
     # Counts for make stress's table, written whether or not the test passes.
-    tally = {"kills": 0, "requests": 0, "acked": 0, "found": 0, "lost": 0, "doubled": 0,
-             "failures": 1}
+    tally = {
+        "kills": 0,
+        "requests": 0,
+        "acked": 0,
+        "found": 0,
+        "lost": 0,
+        "doubled": 0,
+        "failures": 1,
+    }
     try:
         _rounds(data_dir, logs, db_path, rng, tally, started)
         tally["failures"] = 0
@@ -174,12 +192,19 @@ def _rounds(data_dir, logs, db_path, rng, tally, started) -> None:
         twice = sorted(t for t, n in counts.items() if n > 1)
         present = set(counts)
         lost = acked_so_far - present
-        tally.update(kills=round_no + 1, requests=tally["requests"] + result["attempted"],
-                     acked=len(acked_so_far), found=len(acked_so_far & present),
-                     lost=len(lost), doubled=len(twice))
+        tally.update(
+            kills=round_no + 1,
+            requests=tally["requests"] + result["attempted"],
+            acked=len(acked_so_far),
+            found=len(acked_so_far & present),
+            lost=len(lost),
+            doubled=len(twice),
+        )
         assert not twice, f"round {round_no}: titles stored more than once: {twice[:10]}"
-        assert not lost, (f"round {round_no}: {len(lost)} acknowledged write(s) lost "
-                          f"(seed {SEED}), e.g. {sorted(lost)[:10]}")
+        assert not lost, (
+            f"round {round_no}: {len(lost)} acknowledged write(s) lost "
+            f"(seed {SEED}), e.g. {sorted(lost)[:10]}"
+        )
         # A committed but unacknowledged row from an earlier round is still committed data.
         vanished = present_before - present
         assert not vanished, f"round {round_no}: rows gone after a restart: {sorted(vanished)[:10]}"
@@ -190,10 +215,12 @@ def _rounds(data_dir, logs, db_path, rng, tally, started) -> None:
         # Every landed row was one a writer sent; at most one in flight per writer at the kill.
         assert len(unacked_landed) <= result["in_flight"], (unacked_landed, result["in_flight"])
         present_before = present
-        print(f"  round {round_no:3d}: killed {result['delay']:.2f}s after the first ack; "
-              f"acked {len(result['acked'])}/{result['attempted']} sent, "
-              f"in flight {result['in_flight']}, landed unacked {len(unacked_landed)}, "
-              f"lost 0, wal {result['wal_bytes']} bytes")
+        print(
+            f"  round {round_no:3d}: killed {result['delay']:.2f}s after the first ack; "
+            f"acked {len(result['acked'])}/{result['attempted']} sent, "
+            f"in flight {result['in_flight']}, landed unacked {len(unacked_landed)}, "
+            f"lost 0, wal {result['wal_bytes']} bytes"
+        )
 
     # After the last kill the service still starts, and the API sees exactly the same rows.
     service = Service(data_dir, logs / "serve-final.err")
@@ -207,6 +234,8 @@ def _rounds(data_dir, logs, db_path, rng, tally, started) -> None:
     check, titles = read_titles(db_path)
     assert check == "ok" and set(titles) == present_before
 
-    print(f"  total: {len(acked_so_far)} acknowledged, 0 lost, "
-          f"{unacked_landed_total} landed without acknowledgement, "
-          f"{time.monotonic() - started:.1f}s")
+    print(
+        f"  total: {len(acked_so_far)} acknowledged, 0 lost, "
+        f"{unacked_landed_total} landed without acknowledgement, "
+        f"{time.monotonic() - started:.1f}s"
+    )

@@ -63,7 +63,8 @@ def test_only_schema_modules_import_sqlalchemy(path):
 def test_nothing_uses_an_orm_session(path):
     used = {n.rsplit(".", 1)[-1] for n in _imports(path)} & ORM_ROW_IO
     source_names = {
-        node.id for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        node.id
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if isinstance(node, ast.Name)
     }
     assert not used and not (source_names & ORM_ROW_IO), f"{_rel(path)} uses an ORM session"

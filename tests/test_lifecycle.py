@@ -1,4 +1,5 @@
-"""The desktop shell's view: spawn, ready line, health, writes, stop, restart, guards, parent death."""
+"""The desktop shell's view: spawn, ready line, health, writes, stop, restart, guards and
+parent death."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "DATA_DIR", "LAUNCH_TOKEN", "AUTH_REQUIRED")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "DATA_DIR", "LAUNCH_TOKEN", "AUTH_REQUIRED")
+    }
     env.update(extra)
     return env
 
@@ -30,8 +34,22 @@ class Service:
 
     def __init__(self, data_dir: Path, *args: str, env: dict | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", "0", "--data-dir", str(data_dir), *args],
-            cwd=ROOT, env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "app",
+                "serve",
+                "--port",
+                "0",
+                "--data-dir",
+                str(data_dir),
+                *args,
+            ],
+            cwd=ROOT,
+            env=env or _env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         line = self.proc.stdout.readline()
         if not line:
@@ -42,8 +60,12 @@ class Service:
 
     def call(self, method: str, path: str, body=None, headers=None):
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json", **(headers or {})})
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.load(response), dict(response.headers)
@@ -90,10 +112,16 @@ def test_desktop_shell_lifecycle(tmp_path, parent):
 
         second = subprocess.run(
             [sys.executable, "-m", "app", "serve", "--port", "0", "--data-dir", str(data)],
-            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=30)
+            cwd=ROOT,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert second.returncode != 0 and second.stdout == ""
         assert second.stderr.strip().splitlines() == [
-            f"error: another instance is already serving data dir {data.resolve()}"]
+            f"error: another instance is already serving data dir {data.resolve()}"
+        ]
 
         started = time.monotonic()
         assert service.stop() == 0
@@ -120,20 +148,33 @@ def test_host_and_origin_checks(tmp_path):
     service = Service(tmp_path)
     try:
         port = service.ready["port"]
-        for host in ("evil.example", f"evil.example:{port}", "127.0.0.1:1", f"localhost.evil:{port}"):
-            status, body, _ = service.call("GET", "/api/v1/utils/health-check/", headers={"Host": host})
+        for host in (
+            "evil.example",
+            f"evil.example:{port}",
+            "127.0.0.1:1",
+            f"localhost.evil:{port}",
+        ):
+            status, body, _ = service.call(
+                "GET", "/api/v1/utils/health-check/", headers={"Host": host}
+            )
             assert (status, body) == (403, {"detail": "Host not allowed"}), host
         for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
-            assert service.call("GET", "/api/v1/utils/health-check/", headers={"Host": host})[0] == 200
+            assert (
+                service.call("GET", "/api/v1/utils/health-check/", headers={"Host": host})[0] == 200
+            )
 
-        status, body, headers = service.call("POST", "/api/v1/items/", {"title": "x"},
-                                             headers={"Origin": "http://evil.example"})
+        status, body, headers = service.call(
+            "POST", "/api/v1/items/", {"title": "x"}, headers={"Origin": "http://evil.example"}
+        )
         assert (status, body) == (403, {"detail": "Origin not allowed"})
         assert "Access-Control-Allow-Origin" not in headers
-        status, _, headers = service.call("POST", "/api/v1/items/", {"title": "x"},
-                                          headers={"Origin": "tauri://localhost"})
+        status, _, headers = service.call(
+            "POST", "/api/v1/items/", {"title": "x"}, headers={"Origin": "tauri://localhost"}
+        )
         assert status == 200 and headers["Access-Control-Allow-Origin"] == "tauri://localhost"
-        status, _, headers = service.call("GET", "/api/v1/items/", headers={"Origin": "http://evil.example"})
+        status, _, headers = service.call(
+            "GET", "/api/v1/items/", headers={"Origin": "http://evil.example"}
+        )
         assert "Access-Control-Allow-Origin" not in headers  # the browser will not hand it over
         assert service.stop() == 0
     finally:
@@ -146,7 +187,10 @@ def test_launch_token_is_required_on_every_request(tmp_path):
         for path in ("/api/v1/utils/health-check/", "/api/v1/items/"):
             assert service.call("GET", path)[0] == 403
             assert service.call("GET", path, headers={"X-Launch-Token": "wrong"})[0] == 403
-            assert service.call("GET", path, headers={"X-Launch-Token": "s3cret-launch-token"})[0] == 200
+            assert (
+                service.call("GET", path, headers={"X-Launch-Token": "s3cret-launch-token"})[0]
+                == 200
+            )
         assert service.stop() == 0
     finally:
         service.close()
@@ -162,9 +206,11 @@ def test_status_and_logs(tmp_path):
         assert body["schema_in_parity"] is True and body["data_dir"] == str(tmp_path.resolve())
         assert body["uptime_seconds"] >= 0 and body["version"]
         login = urllib.request.Request(
-            service.url + "/api/v1/login/access-token", method="POST",
+            service.url + "/api/v1/login/access-token",
+            method="POST",
             data=b"username=admin%40example.com&password=do-not-log-me-123",
-            headers={"Content-Type": "application/x-www-form-urlencoded"})
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         with urllib.request.urlopen(login, timeout=10) as response:
             token = json.load(response)["access_token"]
         assert service.stop() == 0
@@ -178,9 +224,24 @@ def test_status_and_logs(tmp_path):
 
 def test_log_level_option(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", "0", "--data-dir", str(tmp_path),
-         "--log-level", "WARNING"],
-        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ready = json.loads(proc.stdout.readline())
         urllib.request.urlopen(ready["url"] + "/api/v1/utils/health-check/", timeout=5).close()
@@ -216,7 +277,12 @@ def test_bad_settings_stop_start_up_before_writing(tmp_path, case):
     before = sorted(p.name for p in tmp_path.rglob("*"))
     result = subprocess.run(
         [sys.executable, "-m", "app", "serve", "--data-dir", str(data), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode != 0 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expect in lines[0], result.stderr
@@ -224,8 +290,14 @@ def test_bad_settings_stop_start_up_before_writing(tmp_path, case):
 
 
 def test_pending_migration_is_backed_up_first(tmp_path):
-    migrate = subprocess.run([sys.executable, "-m", "app", "migrate", "0001", "--data-dir", str(tmp_path)],
-                             cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
+    migrate = subprocess.run(
+        [sys.executable, "-m", "app", "migrate", "0001", "--data-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert migrate.returncode == 0, migrate.stderr
     service = Service(tmp_path)
     try:
@@ -249,7 +321,12 @@ def test_refuses_to_serve_a_schema_out_of_parity(tmp_path):
     conn.close()
     result = subprocess.run(
         [sys.executable, "-m", "app", "serve", "--port", "0", "--data-dir", str(tmp_path)],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=30)
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode != 0 and result.stdout == ""
     assert "schema parity check failed" in result.stderr and "item.priority" in result.stderr
 
@@ -257,10 +334,24 @@ def test_refuses_to_serve_a_schema_out_of_parity(tmp_path):
 def test_stop_line_on_stdin_stops_gracefully(tmp_path):
     # Windows has no SIGTERM: the parent can write "stop" (or close stdin) instead.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", "0", "--data-dir", str(tmp_path),
-         "--stop-on-stdin-eof"],
-        cwd=ROOT, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+            "--stop-on-stdin-eof",
+        ],
+        cwd=ROOT,
+        env=_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         json.loads(proc.stdout.readline())
         proc.stdin.write("stop\n")
@@ -272,4 +363,3 @@ def test_stop_line_on_stdin_stops_gracefully(tmp_path):
             proc.wait()
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             pipe.close()
-

@@ -49,10 +49,16 @@ def test_a_channel_is_not_writable_while_its_worker_sends():
 def test_large_pages_arrive_whole_to_many_clients_at_once(tmp_path):
     service = Service(tmp_path / "data", tmp_path / "serve.err")
     try:
-        ops = [{"id": f"op{i}", "table": "items", "operation": "INSERT",
+        ops = [
+            {
+                "id": f"op{i}",
+                "table": "items",
+                "operation": "INSERT",
                 "timestamp": "2026-01-01T00:00:00Z",
-                "data": {"id": f"00000000-0000-4000-8000-{i:012d}", "title": "t" * 200}}
-               for i in range(600)]
+                "data": {"id": f"00000000-0000-4000-8000-{i:012d}", "title": "t" * 200},
+            }
+            for i in range(600)
+        ]
         status, out = service.call("POST", "/api/v1/sync", {"client_id": "c", "operations": ops})
         assert status == 200 and len(out["changes_applied"]) == 600, out
         pages: list = []

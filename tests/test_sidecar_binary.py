@@ -16,7 +16,6 @@ import http.client
 import importlib.util
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -39,8 +38,10 @@ ANOTHER_INSTANCE = "another instance is already serving data dir"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(sys.platform == "win32",
-                       reason="drives POSIX signals (SIGTERM); the Windows build is not tested"),
+    pytest.mark.skipif(
+        sys.platform == "win32",
+        reason="drives POSIX signals (SIGTERM); the Windows build is not tested",
+    ),
 ]
 
 
@@ -50,19 +51,30 @@ pytestmark = [
 def build(dist: Path, work: Path, log: Path) -> Path:
     """Run PyInstaller on sidecar.spec into ``dist``; fail the test (never skip) when it cannot."""
     if importlib.util.find_spec("PyInstaller") is None:
-        pytest.fail("PyInstaller is not installed in this environment; requirements-dev.txt pins "
-                    "it (make install, or pip install -r requirements-dev.txt)", pytrace=False)
+        pytest.fail(
+            "PyInstaller is not installed in this environment; requirements-dev.txt pins "
+            "it (make install, or pip install -r requirements-dev.txt)",
+            pytrace=False,
+        )
     command = pyinstaller_command(dist, work)
     started = time.monotonic()
     with open(log, "wb") as out:
-        result = subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                timeout=BUILD_TIMEOUT_S, check=False)
+        result = subprocess.run(
+            command,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=BUILD_TIMEOUT_S,
+            check=False,
+        )
     seconds = time.monotonic() - started
     exe = dist / exe_name()
     if result.returncode != 0 or not exe.is_file():
         tail = log.read_text(errors="replace")[-4000:]
-        pytest.fail(f"PyInstaller failed (exit {result.returncode}, {seconds:.0f} s):\n{tail}",
-                    pytrace=False)
+        pytest.fail(
+            f"PyInstaller failed (exit {result.returncode}, {seconds:.0f} s):\n{tail}",
+            pytrace=False,
+        )
     (dist / "build-seconds.txt").write_text(f"{seconds:.1f}\n")
     return exe
 
@@ -101,9 +113,22 @@ def _env(tmpdir: Path, **extra: str) -> dict:
 
     TMPDIR is the test's own, so what the one-file bootloader unpacks (_MEI*) can be checked.
     """
-    env = {k: v for k, v in os.environ.items() if k not in (
-        "DATABASE_URL", "DATA_DIR", "DATABASE_NAME", "LAUNCH_TOKEN", "AUTH_REQUIRED", "HOST",
-        "PORT", "LOG_LEVEL", "SIDECAR_TARGET_TRIPLE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "DATABASE_URL",
+            "DATA_DIR",
+            "DATABASE_NAME",
+            "LAUNCH_TOKEN",
+            "AUTH_REQUIRED",
+            "HOST",
+            "PORT",
+            "LOG_LEVEL",
+            "SIDECAR_TARGET_TRIPLE",
+        )
+    }
     tmpdir.mkdir(parents=True, exist_ok=True)
     env.update(TMPDIR=str(tmpdir), **extra)
     return env
@@ -137,7 +162,9 @@ class Sidecar:
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [str(exe), "serve", "--port", "0", "--data-dir", str(data_dir), *args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
             env=_env(tmpdir, **env),
         )
         try:
@@ -149,14 +176,17 @@ class Sidecar:
 
     def _read_ready(self) -> dict:
         lines: list[bytes] = []
-        reader = threading.Thread(target=lambda: lines.append(self.proc.stdout.readline()),
-                                  daemon=True)
+        reader = threading.Thread(
+            target=lambda: lines.append(self.proc.stdout.readline()), daemon=True
+        )
         reader.start()
         reader.join(READY_TIMEOUT_S)
         if not lines or not lines[0]:
             state = "no ready line" if not lines else "stdout closed before the ready line"
-            raise AssertionError(f"{state} within {READY_TIMEOUT_S} s (exit {self.proc.poll()}); "
-                                 f"stderr:\n{self.stderr()[-3000:]}")
+            raise AssertionError(
+                f"{state} within {READY_TIMEOUT_S} s (exit {self.proc.poll()}); "
+                f"stderr:\n{self.stderr()[-3000:]}"
+            )
         self.ready_seconds = time.monotonic() - self.started
         return json.loads(lines[0])
 
@@ -267,7 +297,11 @@ def test_second_instance_on_the_same_data_dir_is_refused(sidecar_exe, tmp_path, 
     first = _spawn(sidecars, sidecar_exe, data, tmpdir)
     second = subprocess.run(
         [str(sidecar_exe), "serve", "--port", "0", "--data-dir", str(data)],
-        env=_env(tmpdir), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env=_env(tmpdir),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert second.returncode != 0
     assert second.stdout == ""
@@ -297,7 +331,9 @@ def test_foreign_host_and_origin_are_refused(sidecar_exe, tmp_path, sidecars):
     port = service.port
     # DNS rebinding: a foreign name, or loopback on another port.
     assert call(port, "GET", HEALTH, headers={"Host": f"evil.example:{port}"}) == (
-        403, {"detail": "Host not allowed"})
+        403,
+        {"detail": "Host not allowed"},
+    )
     assert call(port, "GET", HEALTH, headers={"Host": f"127.0.0.1:{port + 1}"})[0] == 403
     assert call(port, "GET", HEALTH, headers={"Host": f"localhost:{port}"}) == (200, True)
     # A write from a page in the user's browser.
@@ -310,8 +346,7 @@ def test_foreign_host_and_origin_are_refused(sidecar_exe, tmp_path, sidecars):
 
 def test_launch_token_is_required_when_the_parent_sets_one(sidecar_exe, tmp_path, sidecars):
     token = "t0k3n-" + os.urandom(8).hex()
-    service = _spawn(sidecars, sidecar_exe, tmp_path / "data", tmp_path / "tmp",
-                     LAUNCH_TOKEN=token)
+    service = _spawn(sidecars, sidecar_exe, tmp_path / "data", tmp_path / "tmp", LAUNCH_TOKEN=token)
     assert call(service.port, "GET", HEALTH)[0] == 403
     assert call(service.port, "GET", HEALTH, headers={"X-Launch-Token": "wrong"})[0] == 403
     assert call(service.port, "GET", HEALTH, headers={"X-Launch-Token": token}) == (200, True)

@@ -27,8 +27,9 @@ BATCH = 1000
 
 def database_url(target) -> str | None:
     """DATABASE_URL for a server backend; None for SQLite (the data dir's app.db)."""
-    return None if target.family == "sqlite" else target.sa_url.render_as_string(
-        hide_password=False)
+    return (
+        None if target.family == "sqlite" else target.sa_url.render_as_string(hide_password=False)
+    )
 
 
 def stamp(base: datetime, step: int) -> str:
@@ -40,18 +41,37 @@ def big_batch(prefix: str, existing: list[str], base: datetime) -> list[dict]:
     ops: list[dict] = []
     new = [str(uuid.uuid4()) for _ in range(BATCH - len(existing) - 200)]
     for i, row in enumerate(new):
-        ops.append({"id": f"{prefix}-i{i}", "table": "items", "operation": "INSERT",
-                    "data": {"id": row, "title": f"{prefix} new {i}"},
-                    "timestamp": stamp(base, len(ops))})
+        ops.append(
+            {
+                "id": f"{prefix}-i{i}",
+                "table": "items",
+                "operation": "INSERT",
+                "data": {"id": row, "title": f"{prefix} new {i}"},
+                "timestamp": stamp(base, len(ops)),
+            }
+        )
     for i, row in enumerate(new[:200]):
-        ops.append({"id": f"{prefix}-u{i}", "table": "items", "operation": "UPDATE",
-                    "data": {"id": row, "title": f"{prefix} changed {i}", "description": "u"},
-                    "timestamp": stamp(base, len(ops))})
+        ops.append(
+            {
+                "id": f"{prefix}-u{i}",
+                "table": "items",
+                "operation": "UPDATE",
+                "data": {"id": row, "title": f"{prefix} changed {i}", "description": "u"},
+                "timestamp": stamp(base, len(ops)),
+            }
+        )
     for i, row in enumerate(existing):
         kind = "DELETE" if i % 2 else "UPDATE"
         data = {"id": row} if kind == "DELETE" else {"id": row, "title": f"{prefix} touched {i}"}
-        ops.append({"id": f"{prefix}-e{i}", "table": "items", "operation": kind, "data": data,
-                    "timestamp": stamp(base, len(ops))})
+        ops.append(
+            {
+                "id": f"{prefix}-e{i}",
+                "table": "items",
+                "operation": kind,
+                "data": data,
+                "timestamp": stamp(base, len(ops)),
+            }
+        )
     return ops
 
 
@@ -94,9 +114,13 @@ def test_kill_9_during_a_sync_batch_leaves_all_or_nothing(fresh_target, tmp_path
         _kill_rounds(fresh_target, tmp_path, outcomes)
         failed = 0
     finally:  # counts for make stress's table, whether or not the test passes
-        report("sync-kill", f"kill_9_during_a_sync_batch[{fresh_target.family}]",
-               kills=sum(outcomes.values()), requests=sum(outcomes.values()) * BATCH,
-               failures=failed)
+        report(
+            "sync-kill",
+            f"kill_9_during_a_sync_batch[{fresh_target.family}]",
+            kills=sum(outcomes.values()),
+            requests=sum(outcomes.values()) * BATCH,
+            failures=failed,
+        )
 
 
 def _kill_rounds(fresh_target, tmp_path, outcomes: dict) -> None:
@@ -113,24 +137,53 @@ def _kill_rounds(fresh_target, tmp_path, outcomes: dict) -> None:
         # The time a batch takes here, to aim the kills inside one.
         base = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
         warm = [str(uuid.uuid4()) for _ in range(100)]
-        send(service, "warm-up", [{"id": f"w{i}", "table": "items", "operation": "INSERT",
-                                   "data": {"id": row, "title": "warm"},
-                                   "timestamp": stamp(base, i)} for i, row in enumerate(warm)])
+        send(
+            service,
+            "warm-up",
+            [
+                {
+                    "id": f"w{i}",
+                    "table": "items",
+                    "operation": "INSERT",
+                    "data": {"id": row, "title": "warm"},
+                    "timestamp": stamp(base, i),
+                }
+                for i, row in enumerate(warm)
+            ],
+        )
         began = time.monotonic()
-        service.call("POST", SYNC, {"client_id": "warm-up", "operations": big_batch(
-            "warm", warm, base + timedelta(minutes=1))})
+        service.call(
+            "POST",
+            SYNC,
+            {
+                "client_id": "warm-up",
+                "operations": big_batch("warm", warm, base + timedelta(minutes=1)),
+            },
+        )
         duration = time.monotonic() - began
         # At least ROUNDS rounds, and more (a few) until a kill lands before the answer: a
         # batch on a warm server can finish sooner than the aim.
         round_no = 0
-        while round_no < ROUNDS or (outcomes["none"] + outcomes["all"] == 0
-                                    and round_no < ROUNDS + 6):
+        while round_no < ROUNDS or (
+            outcomes["none"] + outcomes["all"] == 0 and round_no < ROUNDS + 6
+        ):
             round_no += 1
             prefix = f"r{round_no}"
             setup = [str(uuid.uuid4()) for _ in range(100)]
-            send(service, prefix, [{"id": f"{prefix}-s{i}", "table": "items",
-                                    "operation": "INSERT", "data": {"id": row, "title": "seed"},
-                                    "timestamp": stamp(base, i)} for i, row in enumerate(setup)])
+            send(
+                service,
+                prefix,
+                [
+                    {
+                        "id": f"{prefix}-s{i}",
+                        "table": "items",
+                        "operation": "INSERT",
+                        "data": {"id": row, "title": "seed"},
+                        "timestamp": stamp(base, i),
+                    }
+                    for i, row in enumerate(setup)
+                ],
+            )
             before = all_items(service)
             ops = big_batch(prefix, setup, base + timedelta(minutes=1))
             after = fold(before, ops)
@@ -138,8 +191,9 @@ def _kill_rounds(fresh_target, tmp_path, outcomes: dict) -> None:
 
             def post(ops=ops, answer=answer, service=service, prefix=prefix):
                 try:
-                    answer["out"] = service.call("POST", SYNC, {"client_id": prefix,
-                                                                "operations": ops})
+                    answer["out"] = service.call(
+                        "POST", SYNC, {"client_id": prefix, "operations": ops}
+                    )
                 except OSError as exc:  # the kill: no answer
                     answer["error"] = exc
 
@@ -169,8 +223,10 @@ def _kill_rounds(fresh_target, tmp_path, outcomes: dict) -> None:
         assert status == 200, health
     finally:
         service.stop()
-    print(f"\nsync kill -9 on {fresh_target.family}: {round_no} rounds, batch of {BATCH} in "
-          f"{duration:.2f} s, outcomes {outcomes}")
+    print(
+        f"\nsync kill -9 on {fresh_target.family}: {round_no} rounds, batch of {BATCH} in "
+        f"{duration:.2f} s, outcomes {outcomes}"
+    )
     assert outcomes["none"] + outcomes["all"] >= 1, "no kill landed before the answer"
 
 
@@ -178,8 +234,10 @@ def _kill_rounds(fresh_target, tmp_path, outcomes: dict) -> None:
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgresql"], indirect=True)
 def test_two_processes_on_postgresql_followers_miss_no_change(fresh_target, tmp_path):
     url = database_url(fresh_target)
-    services = [Service(tmp_path / f"data{i}", tmp_path / f"serve{i}.err", database_url=url)
-                for i in range(2)]
+    services = [
+        Service(tmp_path / f"data{i}", tmp_path / f"serve{i}.err", database_url=url)
+        for i in range(2)
+    ]
     stop = threading.Event()
     acked: dict[str, str] = {}
     errors: list[str] = []
@@ -191,14 +249,22 @@ def test_two_processes_on_postgresql_followers_miss_no_change(fresh_target, tmp_
         try:
             while not stop.is_set():
                 rows = {str(uuid.uuid4()): f"w{n}-{step}-{k}" for k in range(random.randint(1, 60))}
-                ops = [{"id": f"w{n}-{step}-{k}", "table": "items", "operation": "INSERT",
-                        "data": {"id": row, "title": title}, "timestamp": stamp(base, step)}
-                       for k, (row, title) in enumerate(rows.items())]
+                ops = [
+                    {
+                        "id": f"w{n}-{step}-{k}",
+                        "table": "items",
+                        "operation": "INSERT",
+                        "data": {"id": row, "title": title},
+                        "timestamp": stamp(base, step),
+                    }
+                    for k, (row, title) in enumerate(rows.items())
+                ]
                 step += 1
                 # A big page read after the batch's writes keeps its transaction open a while
                 # after it took its numbers: the window in which commits could overtake.
-                status, out = service.call("POST", SYNC, {"client_id": f"writer{n}",
-                                                          "operations": ops, "limit": 3000})
+                status, out = service.call(
+                    "POST", SYNC, {"client_id": f"writer{n}", "operations": ops, "limit": 3000}
+                )
                 assert status == 200, out
                 assert len(out["changes_applied"]) == len(ops), out["conflicts"][:3]
                 acked.update(rows)
@@ -229,8 +295,10 @@ def test_two_processes_on_postgresql_followers_miss_no_change(fresh_target, tmp_
     mirrors: list[dict[str, str]] = [{}, {}, {}]
     final = threading.Event()
     writers = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(6)]
-    followers = [threading.Thread(target=follower, args=(n, mirrors[n], final), daemon=True)
-                 for n in range(3)]
+    followers = [
+        threading.Thread(target=follower, args=(n, mirrors[n], final), daemon=True)
+        for n in range(3)
+    ]
     try:
         for thread in writers + followers:
             thread.start()
@@ -252,5 +320,7 @@ def test_two_processes_on_postgresql_followers_miss_no_change(fresh_target, tmp_
         missing = set(acked) - set(mirror)
         assert not missing, f"follower {n} missed {len(missing)} of {len(acked)} rows"
         assert mirror == acked
-    print(f"\ntwo processes on PostgreSQL: {len(acked)} rows written by 6 writers, "
-          "every one seen by 3 followers")
+    print(
+        f"\ntwo processes on PostgreSQL: {len(acked)} rows written by 6 writers, "
+        "every one seen by 3 followers"
+    )

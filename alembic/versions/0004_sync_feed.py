@@ -60,9 +60,7 @@ def upgrade() -> None:
         sa.Column("op_id", sa.String(length=100), nullable=False),
         sa.Column("outcome", sa.String(length=30), nullable=False),
         sa.Column("created_at", _timestamp(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "user_id", "client_id", "op_id", name=op.f("pk_sync_operation")
-        ),
+        sa.PrimaryKeyConstraint("user_id", "client_id", "op_id", name=op.f("pk_sync_operation")),
     )
     # Existing items enter the feed in creation order, stamped with their last update.
     item = sa.table(
@@ -77,8 +75,14 @@ def upgrade() -> None:
         sync_row.insert().from_select(
             ["tbl", "row_id", "seq", "deleted", "ts", "client_id", "op_id", "owner_id"],
             sa.select(
-                sa.literal("items"), item.c.id, position, sa.false(), item.c.updated_at,
-                sa.literal(""), sa.literal(""), item.c.owner_id,
+                sa.literal("items"),
+                item.c.id,
+                position,
+                sa.false(),
+                item.c.updated_at,
+                sa.literal(""),
+                sa.literal(""),
+                item.c.owner_id,
             ),
         )
     )

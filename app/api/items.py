@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.api import BEARER, BODY, PROTECTED, blueprint, errors
+from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db
 from app.http import respond

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app
-from pydantic import BaseModel, ConfigDict, Field
 from pydal import DAL
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
@@ -30,10 +30,20 @@ from services.schemas import (
 bp = blueprint("models")
 
 _OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
-_PAGE = {"content": {"application/json": {"schema": {
-    "type": "object", "required": ["data", "count"],
-    "properties": {"data": {"type": "array", "items": {"type": "object"}}, "count": {"type": "integer"}},
-}}}}
+_PAGE = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["data", "count"],
+                "properties": {
+                    "data": {"type": "array", "items": {"type": "object"}},
+                    "count": {"type": "integer"},
+                },
+            }
+        }
+    }
+}
 
 
 class ModelPath(BaseModel):
@@ -122,29 +132,41 @@ def _rows(app_db: store.AppDatabase) -> Iterator[DAL]:
 @bp.get("/", responses={200: AppModelsPublic, **errors(400, *PROTECTED)})
 def read_models(query: PageQuery):
     """List models, newest first."""
-    found, count = models.list_models(db=get_db(), owner_id=_owner(), skip=query.skip, limit=query.limit)
+    found, count = models.list_models(
+        db=get_db(), owner_id=_owner(), skip=query.skip, limit=query.limit
+    )
     return respond(models.page_public(found, count))
 
 
 @bp.post("/", responses={200: AppModelPublic, **errors(400, 409, *PROTECTED, *BODY)})
 def create_model(body: ModelIn):
     """Store a model definition and create its database."""
-    row = models.create_model(db=get_db(), settings=_settings(), owner_id=current_user().id, model_in=body)
+    row = models.create_model(
+        db=get_db(), settings=_settings(), owner_id=current_user().id, model_in=body
+    )
     return respond(models.to_public(row))
 
 
 @bp.get("/<model_id>", responses={200: AppModelPublic, **errors(400, *PROTECTED)})
 def read_model(path: ModelPath):
     """One model definition."""
-    return respond(models.to_public(models.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner())))
+    return respond(
+        models.to_public(models.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner()))
+    )
 
 
 @bp.put("/<model_id>", responses={200: AppModelUpdated, **errors(400, 409, *PROTECTED, *BODY)})
 def update_model(path: ModelPath, query: SyncQuery, body: ModelIn):
     """Replace the definition and sync the database (``dry_run`` only plans)."""
     row, plan = models.update_model(
-        db=get_db(), settings=_settings(), model_id=path.model_id, owner_id=_owner(), model_in=body,
-        dry_run=query.dry_run, allow_destructive=query.allow_destructive)
+        db=get_db(),
+        settings=_settings(),
+        model_id=path.model_id,
+        owner_id=_owner(),
+        model_in=body,
+        dry_run=query.dry_run,
+        allow_destructive=query.allow_destructive,
+    )
     public = models.to_public(row).model_dump()
     return respond(AppModelUpdated(**public, sync=SyncPlan(**plan.as_dict())))
 
@@ -152,7 +174,9 @@ def update_model(path: ModelPath, query: SyncQuery, body: ModelIn):
 @bp.delete("/<model_id>", responses={200: Message, **errors(400, *PROTECTED)})
 def delete_model(path: ModelPath):
     """Drop the model's database and delete the model."""
-    models.delete_model(db=get_db(), settings=_settings(), model_id=path.model_id, owner_id=_owner())
+    models.delete_model(
+        db=get_db(), settings=_settings(), model_id=path.model_id, owner_id=_owner()
+    )
     return respond(Message(message="Model deleted successfully"))
 
 
@@ -163,14 +187,25 @@ def delete_model(path: ModelPath):
 def read_app_database_status(path: ModelPath):
     """exists, total_entities, entity_counts, last_seeded, schema_version, size_bytes, in_sync."""
     row = models.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner())
-    report = store.status(models.app_database(settings=_settings(), row=row), last_seeded=row.last_seeded_at)
+    report = store.status(
+        models.app_database(settings=_settings(), row=row), last_seeded=row.last_seeded_at
+    )
     if report["last_seeded"] is not None:
         report["last_seeded"] = report["last_seeded"].isoformat() + "Z"
     return respond(report)
 
 
-@bp.get("/<model_id>/app-database/entities", responses={200: {"content": {"application/json": {
-    "schema": {"type": "array", "items": {"type": "object"}}}}}, **errors(400, *PROTECTED)})
+@bp.get(
+    "/<model_id>/app-database/entities",
+    responses={
+        200: {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
+            }
+        },
+        **errors(400, *PROTECTED),
+    },
+)
 def read_entities(path: ModelPath):
     """Each entity with its display name, row count and last update."""
     app_db = _app_db(path.model_id)
@@ -178,57 +213,93 @@ def read_entities(path: ModelPath):
         return respond(models.entity_summaries(db=db, definition=app_db.definition))
 
 
-@bp.get("/<model_id>/app-database/entities/<entity_type>", responses={200: _PAGE, **errors(400, *PROTECTED)})
+@bp.get(
+    "/<model_id>/app-database/entities/<entity_type>",
+    responses={200: _PAGE, **errors(400, *PROTECTED)},
+)
 def read_rows(path: EntityPath, query: RowsQuery):
     """Rows of an entity: limit/offset, sort, filters, and the total."""
     app_db = _app_db(path.model_id)
     with _rows(app_db) as db:
-        data, total = rows.list_rows(db=db, definition=app_db.definition, entity=path.entity_type,
-                                     limit=query.limit, offset=query.offset, sort=query.sort,
-                                     filters=dict(query.model_extra or {}))
+        data, total = rows.list_rows(
+            db=db,
+            definition=app_db.definition,
+            entity=path.entity_type,
+            limit=query.limit,
+            offset=query.offset,
+            sort=query.sort,
+            filters=dict(query.model_extra or {}),
+        )
     return respond({"data": data, "count": total})
 
 
-@bp.post("/<model_id>/app-database/entities/<entity_type>",
-         responses={200: _OBJECT, **errors(400, 409, *PROTECTED, *BODY)})
+@bp.post(
+    "/<model_id>/app-database/entities/<entity_type>",
+    responses={200: _OBJECT, **errors(400, 409, *PROTECTED, *BODY)},
+)
 def create_row(path: EntityPath, body: RowBody):
     """Create a row."""
     app_db = _app_db(path.model_id)
     with _rows(app_db) as db:
-        row = rows.create_row(db=db, definition=app_db.definition, entity=path.entity_type,
-                              data=dict(body.model_extra or {}))
+        row = rows.create_row(
+            db=db,
+            definition=app_db.definition,
+            entity=path.entity_type,
+            data=dict(body.model_extra or {}),
+        )
     return respond(row)
 
 
-@bp.get("/<model_id>/app-database/entities/<entity_type>/<id>", responses={200: _OBJECT, **errors(400, *PROTECTED)})
+@bp.get(
+    "/<model_id>/app-database/entities/<entity_type>/<id>",
+    responses={200: _OBJECT, **errors(400, *PROTECTED)},
+)
 def read_row(path: RowPath):
     """One row."""
     app_db = _app_db(path.model_id)
     with _rows(app_db) as db:
-        return respond(rows.get_row(db=db, definition=app_db.definition, entity=path.entity_type, row_id=path.id))
+        return respond(
+            rows.get_row(
+                db=db, definition=app_db.definition, entity=path.entity_type, row_id=path.id
+            )
+        )
 
 
-@bp.patch("/<model_id>/app-database/entities/<entity_type>/<id>",
-          responses={200: _OBJECT, **errors(400, 409, *PROTECTED, *BODY)})
+@bp.patch(
+    "/<model_id>/app-database/entities/<entity_type>/<id>",
+    responses={200: _OBJECT, **errors(400, 409, *PROTECTED, *BODY)},
+)
 def update_row(path: RowPath, body: RowBody):
     """Change some fields of a row."""
     app_db = _app_db(path.model_id)
     with _rows(app_db) as db:
-        row = rows.update_row(db=db, definition=app_db.definition, entity=path.entity_type,
-                              row_id=path.id, data=dict(body.model_extra or {}))
+        row = rows.update_row(
+            db=db,
+            definition=app_db.definition,
+            entity=path.entity_type,
+            row_id=path.id,
+            data=dict(body.model_extra or {}),
+        )
     return respond(row)
 
 
-@bp.delete("/<model_id>/app-database/entities/<entity_type>/<id>", responses={200: Message, **errors(400, *PROTECTED)})
+@bp.delete(
+    "/<model_id>/app-database/entities/<entity_type>/<id>",
+    responses={200: Message, **errors(400, *PROTECTED)},
+)
 def delete_row(path: RowPath):
     """Delete a row."""
     app_db = _app_db(path.model_id)
     with _rows(app_db) as db:
-        rows.delete_row(db=db, definition=app_db.definition, entity=path.entity_type, row_id=path.id)
+        rows.delete_row(
+            db=db, definition=app_db.definition, entity=path.entity_type, row_id=path.id
+        )
     return respond(Message(message="Row deleted successfully"))
 
 
-@bp.post("/<model_id>/app-database/seed", responses={200: _OBJECT, **errors(400, *PROTECTED, *BODY)})
+@bp.post(
+    "/<model_id>/app-database/seed", responses={200: _OBJECT, **errors(400, *PROTECTED, *BODY)}
+)
 def seed_app_database(path: ModelPath, body: SeedBody):
     """Fill the database with realistic linked data (all or nothing)."""
     from services.appdb import seed
@@ -252,7 +323,12 @@ def empty_app_database(path: ModelPath):
 @bp.post("/<model_id>/app-database/sync", responses={200: SyncPlan, **errors(400, 409, *PROTECTED)})
 def sync_app_database(path: ModelPath, query: SyncQuery):
     """Bring the live database to the stored definition (``dry_run`` only plans)."""
-    plan = models.sync_model(db=get_db(), settings=_settings(), model_id=path.model_id,
-                             owner_id=_owner(), dry_run=query.dry_run,
-                             allow_destructive=query.allow_destructive)
+    plan = models.sync_model(
+        db=get_db(),
+        settings=_settings(),
+        model_id=path.model_id,
+        owner_id=_owner(),
+        dry_run=query.dry_run,
+        allow_destructive=query.allow_destructive,
+    )
     return respond(SyncPlan(**plan.as_dict()))

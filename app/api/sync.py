@@ -19,7 +19,12 @@ bp = blueprint("sync")
 def sync(body: SyncRequest):
     """Apply a batch of offline operations in one transaction; return the changes since it."""
     user = current_user()
-    result = service.sync(db=get_db(), settings=current_app.config["SETTINGS"], user_id=user.id,
-                          superuser=bool(user.is_superuser), request=body)
+    result = service.sync(
+        db=get_db(),
+        settings=current_app.config["SETTINGS"],
+        user_id=user.id,
+        superuser=bool(user.is_superuser),
+        request=body,
+    )
     # Built JSON-ready by the service (a page can hold 5,000 changes): no second validation.
     return respond(result)

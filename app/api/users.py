@@ -30,8 +30,11 @@ _NOT_NULL = frozenset({"email", "is_active", "is_superuser", "password"})
 
 
 def _changes(body) -> dict:
-    return {k: v for k, v in body.model_dump(exclude_unset=True).items()
-            if v is not None or k not in _NOT_NULL}
+    return {
+        k: v
+        for k, v in body.model_dump(exclude_unset=True).items()
+        if v is not None or k not in _NOT_NULL
+    }
 
 
 @bp.get("/", security=BEARER, responses={200: UsersPublic, **errors(*PROTECTED)})
@@ -55,8 +58,9 @@ def read_user_me():
     return respond(users.to_public(current_user()))
 
 
-@bp.patch("/me", security=BEARER,
-          responses={200: UserPublic, **errors(400, 409, *PROTECTED, *BODY)})
+@bp.patch(
+    "/me", security=BEARER, responses={200: UserPublic, **errors(400, 409, *PROTECTED, *BODY)}
+)
 def update_user_me(body: UserUpdateMe):
     """Change one's own name or email."""
     user = current_user()
@@ -65,8 +69,9 @@ def update_user_me(body: UserUpdateMe):
     return respond(users.to_public(row))
 
 
-@bp.patch("/me/password", security=BEARER,
-          responses={200: Message, **errors(400, *PROTECTED, *BODY)})
+@bp.patch(
+    "/me/password", security=BEARER, responses={200: Message, **errors(400, *PROTECTED, *BODY)}
+)
 def update_password_me(body: UpdatePassword):
     """Change one's own password; tokens issued before are revoked."""
     user = current_user()
@@ -110,8 +115,11 @@ def read_user_by_id(path: UserIdPath):
     return respond(users.to_public(found))
 
 
-@bp.patch("/<user_id>", security=BEARER,
-          responses={200: UserPublic, **errors(400, 409, *PROTECTED, *BODY)})
+@bp.patch(
+    "/<user_id>",
+    security=BEARER,
+    responses={200: UserPublic, **errors(400, 409, *PROTECTED, *BODY)},
+)
 def update_user(path: UserIdPath, body: UserUpdate):
     """Change a user (superusers only)."""
     current_superuser()

@@ -26,7 +26,8 @@ def read_status():
     from flask import current_app
 
     report = status.describe(
-        db=get_db(), settings=current_app.config["SETTINGS"],
+        db=get_db(),
+        settings=current_app.config["SETTINGS"],
         started_at=current_app.config["STARTED_AT"],
     )
     return respond(report)

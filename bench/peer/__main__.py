@@ -29,18 +29,29 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # the service's log 
 
 def build_parser() -> argparse.ArgumentParser:
     """The peer's command line."""
-    parser = argparse.ArgumentParser(prog="python -m bench.peer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.peer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the peer API")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (0: a free one)")
-    serve.add_argument("--data-dir", type=Path, default=None,
-                       help=f"folder of {DATABASE_NAME} (default: a new temporary folder)")
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"folder of {DATABASE_NAME} (default: a new temporary folder)",
+    )
     serve.add_argument("--parent-pid", type=int, help="exit when this process dies")
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
-    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
-                       help="one log line per request, as uvicorn (and the service) log by default")
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one log line per request, as uvicorn (and the service) log by default",
+    )
     return parser
 
 
@@ -90,8 +101,11 @@ def serve(args: argparse.Namespace) -> int:
     sock.set_inheritable(True)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(data_dir / DATABASE_NAME), log_config=None, log_level=args.log_level.lower(),
-        access_log=args.access_log, timeout_graceful_shutdown=5,
+        create_app(data_dir / DATABASE_NAME),
+        log_config=None,
+        log_level=args.log_level.lower(),
+        access_log=args.access_log,
+        timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal it stopped on once it is done; these handlers swallow it so
@@ -101,8 +115,11 @@ def serve(args: argparse.Namespace) -> int:
     if args.parent_pid:
         _watch_parent(args.parent_pid, lambda: setattr(server, "should_exit", True))
     ready = {
-        "event": "ready", "url": f"http://{args.host}:{port}", "port": port,
-        "pid": os.getpid(), "data_dir": str(data_dir),
+        "event": "ready",
+        "url": f"http://{args.host}:{port}",
+        "port": port,
+        "pid": os.getpid(),
+        "data_dir": str(data_dir),
     }
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         runner.run(_serve(server, sock, ready))

@@ -37,8 +37,10 @@ def make_engine(path: Path, pool_size: int) -> Engine:
     limiter is the usual fix, and what a tuned deployment of this stack does.
     """
     engine = create_engine(
-        f"sqlite:///{path}", connect_args={"check_same_thread": False},
-        pool_size=pool_size, max_overflow=0,
+        f"sqlite:///{path}",
+        connect_args={"check_same_thread": False},
+        pool_size=pool_size,
+        max_overflow=0,
     )
 
     @event.listens_for(engine, "connect")
@@ -109,8 +111,9 @@ def read_items(
         count_statement = count_statement.where(Item.owner_id == current_user.id)
         statement = statement.where(Item.owner_id == current_user.id)
     count = session.exec(count_statement).one()
-    statement = (statement.order_by(col(Item.created_at).desc(), col(Item.id))
-                 .offset(skip).limit(limit))
+    statement = (
+        statement.order_by(col(Item.created_at).desc(), col(Item.id)).offset(skip).limit(limit)
+    )
     return ItemsPublic(data=session.exec(statement).all(), count=count)
 
 

@@ -33,8 +33,13 @@ SYSTEM_TABLE_PREFIX = "sync_"  # the change feed's tables in every app database
 RESERVED_WORDS = frozenset(
     w.lower()
     for w in (
-        *ANSI_RESERVED, *POSTGRESQL_RESERVED, *RESERVED_WORDS_MARIADB, *RESERVED_WORDS_MYSQL,
-        *SQLiteIdentifierPreparer.reserved_words, *keyword.kwlist, *keyword.softkwlist,
+        *ANSI_RESERVED,
+        *POSTGRESQL_RESERVED,
+        *RESERVED_WORDS_MARIADB,
+        *RESERVED_WORDS_MYSQL,
+        *SQLiteIdentifierPreparer.reserved_words,
+        *keyword.kwlist,
+        *keyword.softkwlist,
     )
 )
 
@@ -43,8 +48,17 @@ Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 DisplayName = Title
 EnumValue = Title
 FieldType = Literal[
-    "String", "Text", "Integer", "Float", "Boolean", "DateTime", "Date", "Reference", "Array",
-    "Object", "Enum",
+    "String",
+    "Text",
+    "Integer",
+    "Float",
+    "Boolean",
+    "DateTime",
+    "Date",
+    "Reference",
+    "Array",
+    "Object",
+    "Enum",
 ]
 
 
@@ -128,10 +142,18 @@ def problems(definition: Definition) -> list[dict]:
         loc = ["entities", i, "name"]
         found += _check_name(entity.name, loc, "entity name")
         if entity.name.lower().startswith(SYSTEM_TABLE_PREFIX):
-            found.append(_problem(loc, f"entity names starting with {SYSTEM_TABLE_PREFIX!r} are "
-                                  "reserved for the change feed's tables", "reserved_word"))
+            found.append(
+                _problem(
+                    loc,
+                    f"entity names starting with {SYSTEM_TABLE_PREFIX!r} are "
+                    "reserved for the change feed's tables",
+                    "reserved_word",
+                )
+            )
         if entity.name.lower() in seen:
-            found.append(_problem(loc, f"entity name {entity.name!r} is used twice (names ignore case)"))
+            found.append(
+                _problem(loc, f"entity name {entity.name!r} is used twice (names ignore case)")
+            )
         seen[entity.name.lower()] = i
         columns: dict[str, int] = {}
         for j, fld in enumerate(entity.fields):
@@ -172,12 +194,16 @@ def problems(definition: Definition) -> list[dict]:
         owner = rel.to if rel.type == "OneToMany" else rel.from_
         existing = {f.name.lower() for f in entities[owner].fields} | SYSTEM_COLUMNS
         if rel.name.lower() in existing or (owner, rel.name.lower()) in added:
-            found.append(_problem([*rloc, "name"], f"{owner} already has a field named {rel.name!r}"))
+            found.append(
+                _problem([*rloc, "name"], f"{owner} already has a field named {rel.name!r}")
+            )
         added[(owner, rel.name.lower())] = k
         if rel.type == "ManyToMany":
             join = join_table_name(rel)
             if join.lower() in table_names or len(join) > 63:
-                found.append(_problem([*rloc, "name"], f"join table name {join!r} is taken or too long"))
+                found.append(
+                    _problem([*rloc, "name"], f"join table name {join!r} is taken or too long")
+                )
             table_names.add(join.lower())
     return found
 

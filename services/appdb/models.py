@@ -27,8 +27,16 @@ from services.schemas import AppModelPublic, AppModelsPublic
 from services.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-PUBLIC_FIELDS = ("id", "name", "definition", "version", "owner_id", "created_at", "updated_at",
-                 "last_seeded_at")
+PUBLIC_FIELDS = (
+    "id",
+    "name",
+    "definition",
+    "version",
+    "owner_id",
+    "created_at",
+    "updated_at",
+    "last_seeded_at",
+)
 NOT_FOUND = "Model not found"
 
 
@@ -49,19 +57,24 @@ def _scope(db: DAL, model_id: str, owner_id: uuid.UUID | None):
     return query
 
 
-def list_models(*, db: DAL, owner_id: uuid.UUID | None, skip: int, limit: int) -> tuple[list[Row], int]:
+def list_models(
+    *, db: DAL, owner_id: uuid.UUID | None, skip: int, limit: int
+) -> tuple[list[Row], int]:
     """A page of models (all of them for a superuser), newest first, and the total."""
     query = db.app_model.owner_id == owner_id if owner_id is not None else db.app_model.id != None  # noqa: E711
     count = db(query).count()
     fields = [db.app_model[f] for f in PUBLIC_FIELDS]
-    rows = db(query).select(*fields, orderby=~db.app_model.created_at | db.app_model.id,
-                            limitby=(skip, skip + limit))
+    rows = db(query).select(
+        *fields, orderby=~db.app_model.created_at | db.app_model.id, limitby=(skip, skip + limit)
+    )
     return list(rows), count
 
 
 def get_model(*, db: DAL, model_id: str, owner_id: uuid.UUID | None) -> Row:
     """One model; another owner's model is reported as missing."""
-    row = db(_scope(db, model_id, owner_id)).select(*[db.app_model[f] for f in PUBLIC_FIELDS]).first()
+    row = (
+        db(_scope(db, model_id, owner_id)).select(*[db.app_model[f] for f in PUBLIC_FIELDS]).first()
+    )
     if row is None:
         raise NotFound(NOT_FOUND)
     return row
@@ -72,10 +85,16 @@ def definition_of(row: Row) -> Definition:
     return Definition.model_validate(row.definition)
 
 
-def app_database(*, settings: Settings, row: Row, definition: Definition | None = None) -> store.AppDatabase:
+def app_database(
+    *, settings: Settings, row: Row, definition: Definition | None = None
+) -> store.AppDatabase:
     """Where the model's data lives."""
-    return store.locate(main=settings.database, data_dir=settings.data_dir, model_id=row.id,
-                        definition=definition or definition_of(row))
+    return store.locate(
+        main=settings.database,
+        data_dir=settings.data_dir,
+        model_id=row.id,
+        definition=definition or definition_of(row),
+    )
 
 
 def _stored(definition: Definition) -> dict[str, Any]:
@@ -89,31 +108,51 @@ def create_model(*, db: DAL, settings: Settings, owner_id: uuid.UUID, model_in: 
     if not db(db.app_model.id.lower() == model_in.id.lower()).isempty():
         raise Conflict("A model with this id already exists")
     try:
-        db.app_model.insert(id=model_in.id, name=model_in.name, owner_id=owner_id,
-                            definition=_stored(model_in.definition), version=1)
+        db.app_model.insert(
+            id=model_in.id,
+            name=model_in.name,
+            owner_id=owner_id,
+            definition=_stored(model_in.definition),
+            version=1,
+        )
     except Exception as exc:
         if is_integrity_error(exc):
             raise Conflict("A model with this id already exists") from None
         raise
-    target = store.locate(main=settings.database, data_dir=settings.data_dir,
-                          model_id=model_in.id, definition=model_in.definition)
+    target = store.locate(
+        main=settings.database,
+        data_dir=settings.data_dir,
+        model_id=model_in.id,
+        definition=model_in.definition,
+    )
     store.create(target)
     return get_model(db=db, model_id=model_in.id, owner_id=None)
 
 
 def _check_same_id(model_id: str, model_in: ModelIn) -> None:
     if model_in.id != model_id:
-        raise DefinitionInvalid([{"loc": ["id"], "msg": "must equal the model id in the path",
-                                  "type": "value_error"}])
+        raise DefinitionInvalid(
+            [{"loc": ["id"], "msg": "must equal the model id in the path", "type": "value_error"}]
+        )
 
 
-def update_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUID | None,
-                 model_in: ModelIn, dry_run: bool, allow_destructive: bool) -> tuple[Row, sync.Plan]:
+def update_model(
+    *,
+    db: DAL,
+    settings: Settings,
+    model_id: str,
+    owner_id: uuid.UUID | None,
+    model_in: ModelIn,
+    dry_run: bool,
+    allow_destructive: bool,
+) -> tuple[Row, sync.Plan]:
     """Change name and definition and sync the database to it (or only plan, for a dry run)."""
     from services.appdb import sync  # Alembic (~11 MB): only for schema changes
+
     _check_same_id(model_id, model_in)
-    row = complete_interrupted_update(db=db, settings=settings,
-                                      row=get_model(db=db, model_id=model_id, owner_id=owner_id))
+    row = complete_interrupted_update(
+        db=db, settings=settings, row=get_model(db=db, model_id=model_id, owner_id=owner_id)
+    )
     validate_definition(model_in.definition)
     target = app_database(settings=settings, row=row)
     if dry_run:
@@ -121,25 +160,46 @@ def update_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.U
     version = row.version + 1
     # The app database commits first, recording (version, definition); if this process dies
     # before the main database commits below, complete_interrupted_update finishes the job.
-    result = sync.apply(target, model_in.definition, allow_destructive=allow_destructive,
-                        backups_dir=_backups(settings), version=version)
+    result = sync.apply(
+        target,
+        model_in.definition,
+        allow_destructive=allow_destructive,
+        backups_dir=_backups(settings),
+        version=version,
+    )
     db(db.app_model.id == model_id).update(
-        name=model_in.name, definition=_stored(model_in.definition), version=version,
+        name=model_in.name,
+        definition=_stored(model_in.definition),
+        version=version,
     )
     return get_model(db=db, model_id=model_id, owner_id=None), result
 
 
-def sync_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUID | None,
-               dry_run: bool, allow_destructive: bool) -> sync.Plan:
+def sync_model(
+    *,
+    db: DAL,
+    settings: Settings,
+    model_id: str,
+    owner_id: uuid.UUID | None,
+    dry_run: bool,
+    allow_destructive: bool,
+) -> sync.Plan:
     """Bring the live database to the stored definition (or only plan it)."""
     from services.appdb import sync
-    row = complete_interrupted_update(db=db, settings=settings,
-                                      row=get_model(db=db, model_id=model_id, owner_id=owner_id))
+
+    row = complete_interrupted_update(
+        db=db, settings=settings, row=get_model(db=db, model_id=model_id, owner_id=owner_id)
+    )
     target = app_database(settings=settings, row=row)
     if dry_run:
         return sync.plan(target, target.definition)
-    return sync.apply(target, target.definition, allow_destructive=allow_destructive,
-                      backups_dir=_backups(settings), version=row.version)
+    return sync.apply(
+        target,
+        target.definition,
+        allow_destructive=allow_destructive,
+        backups_dir=_backups(settings),
+        version=row.version,
+    )
 
 
 def complete_interrupted_update(*, db: DAL, settings: Settings, row: Row) -> Row:
@@ -153,8 +213,12 @@ def complete_interrupted_update(*, db: DAL, settings: Settings, row: Row) -> Row
     if recorded is None or recorded[0] <= row.version:
         return row
     version, definition = recorded
-    log.warning("model %s: completing an interrupted schema change (version %s -> %s)",
-                row.id, row.version, version)
+    log.warning(
+        "model %s: completing an interrupted schema change (version %s -> %s)",
+        row.id,
+        row.version,
+        version,
+    )
     db(db.app_model.id == row.id).update(definition=_stored(definition), version=version)
     return get_model(db=db, model_id=row.id, owner_id=None)
 
@@ -184,13 +248,17 @@ def entity_summaries(*, db: DAL, definition: Definition) -> list[dict[str, Any]]
     summaries = []
     for entity in definition.entities:
         table = db[entity.name]
-        newest = db(table).select(table.updated_at, orderby=~table.updated_at, limitby=(0, 1)).first()
-        summaries.append({
-            "entity_type": entity.name,
-            "display_name": entity.display_name or entity.name,
-            "record_count": db(table).count(),
-            "last_updated": newest.updated_at.isoformat() + "Z" if newest else None,
-        })
+        newest = (
+            db(table).select(table.updated_at, orderby=~table.updated_at, limitby=(0, 1)).first()
+        )
+        summaries.append(
+            {
+                "entity_type": entity.name,
+                "display_name": entity.display_name or entity.name,
+                "record_count": db(table).count(),
+                "last_updated": newest.updated_at.isoformat() + "Z" if newest else None,
+            }
+        )
     return summaries
 
 

@@ -70,8 +70,9 @@ class RowInvalid(Invalid):
 class RowConflict(Conflict):
     """A value clashes with another row (a unique field); ``problems`` locate each one."""
 
-    def __init__(self, problems: list[dict],
-                 detail: str = "a unique value is already taken") -> None:
+    def __init__(
+        self, problems: list[dict], detail: str = "a unique value is already taken"
+    ) -> None:
         super().__init__(detail)
         self.problems = problems
 
@@ -318,8 +319,9 @@ def _attach_links(db: DAL, plan: EntityPlan, rows: list[dict]) -> None:
 # --------------------------------------------------------------------------- reading
 
 
-def _parse_sort(table: Table, plan: EntityPlan, sort: str | Sequence[str] | None,
-                family: str) -> list[Expression | Field]:
+def _parse_sort(
+    table: Table, plan: EntityPlan, sort: str | Sequence[str] | None, family: str
+) -> list[Expression | Field]:
     keys = sort.split(",") if isinstance(sort, str) else list(sort or [])
     problems: list[dict] = []
     order: list[Expression | Field] = []
@@ -338,8 +340,9 @@ def _parse_sort(table: Table, plan: EntityPlan, sort: str | Sequence[str] | None
             problems.append(problem(loc, f"unknown sort key {key!r}", "unknown_sort_key"))
             continue
         if column.type not in _SORTABLE:
-            problems.append(problem(loc, f"cannot sort on the {column.type} field {name!r}",
-                                    "not_sortable"))
+            problems.append(
+                problem(loc, f"cannot sort on the {column.type} field {name!r}", "not_sortable")
+            )
             continue
         if name in seen:
             problems.append(problem(loc, f"sort key {name!r} given twice", "duplicate_sort_key"))
@@ -349,8 +352,9 @@ def _parse_sort(table: Table, plan: EntityPlan, sort: str | Sequence[str] | None
         if family == "postgresql" and not column.required:
             # PostgreSQL puts NULLs last ascending; the other two put them first.
             dialect = field.db._adapter.dialect
-            nulls = Expression(field.db, dialect.eq if descending else dialect.ne, field, None,
-                               type="boolean")
+            nulls = Expression(
+                field.db, dialect.eq if descending else dialect.ne, field, None, type="boolean"
+            )
             order.append(nulls)
         order.append(~field if descending else field)
     if problems:
@@ -374,20 +378,28 @@ def _filter_query(table: Table, plan: EntityPlan, filters: Mapping[str, str] | N
             problems.append(problem(loc, f"unknown field {name!r}", "unknown_field"))
             continue
         if op not in OPERATORS:
-            problems.append(problem(loc, f"unknown operator {op!r}; use one of "
-                                    f"{', '.join(OPERATORS)}", "unknown_operator"))
+            problems.append(
+                problem(
+                    loc,
+                    f"unknown operator {op!r}; use one of {', '.join(OPERATORS)}",
+                    "unknown_operator",
+                )
+            )
             continue
         if column.type not in _FILTERABLE or (name == "id" and op not in ("eq", "ne", "in")):
-            problems.append(problem(loc, f"cannot filter on the {column.type} field {name!r}",
-                                    "not_filterable"))
+            problems.append(
+                problem(loc, f"cannot filter on the {column.type} field {name!r}", "not_filterable")
+            )
             continue
         if op in ("gt", "gte", "lt", "lte") and column.type not in _ORDERED:
-            problems.append(problem(loc, f"{op} needs a text, number or date field",
-                                    "operator_not_allowed"))
+            problems.append(
+                problem(loc, f"{op} needs a text, number or date field", "operator_not_allowed")
+            )
             continue
         if op in ("contains", "startswith") and column.type not in _TEXTUAL:
-            problems.append(problem(loc, f"{op} needs a String or Text field",
-                                    "operator_not_allowed"))
+            problems.append(
+                problem(loc, f"{op} needs a String or Text field", "operator_not_allowed")
+            )
             continue
         try:
             if op == "in":
@@ -429,11 +441,13 @@ def _filter_query(table: Table, plan: EntityPlan, filters: Mapping[str, str] | N
 def _page_bounds(limit: Any, offset: Any) -> tuple[int, int]:
     problems = []
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        problems.append(problem(["query", "limit"], f"must be an integer from 1 to {MAX_LIMIT}",
-                                "limit_range"))
+        problems.append(
+            problem(["query", "limit"], f"must be an integer from 1 to {MAX_LIMIT}", "limit_range")
+        )
     if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
-        problems.append(problem(["query", "offset"], "must be a non-negative integer",
-                                "offset_range"))
+        problems.append(
+            problem(["query", "offset"], "must be a non-negative integer", "offset_range")
+        )
     if problems:
         raise RowInvalid(problems, "invalid page")
     return limit, offset
@@ -463,8 +477,9 @@ def list_rows(
     total = db(query).count()
     rows = [
         _row_out(r, plan)
-        for r in db(query).select(*_fields(table, plan), orderby=orderby,
-                                  limitby=(offset, offset + limit))
+        for r in db(query).select(
+            *_fields(table, plan), orderby=orderby, limitby=(offset, offset + limit)
+        )
     ]
     _attach_links(db, plan, rows)
     return rows, total
@@ -568,8 +583,9 @@ def _link_ids(value: Any, loc: list, problems: list[dict]) -> list[uuid.UUID] | 
     return list(ids)
 
 
-def _missing_targets(db: DAL, plan: EntityPlan, values: dict[str, Any],
-                     links: dict[str, list[uuid.UUID]]) -> list[dict]:
+def _missing_targets(
+    db: DAL, plan: EntityPlan, values: dict[str, Any], links: dict[str, list[uuid.UUID]]
+) -> list[dict]:
     """References and ManyToMany ids that name no row of their target entity."""
     problems = []
     for name, column in plan.columns.items():
@@ -579,8 +595,13 @@ def _missing_targets(db: DAL, plan: EntityPlan, values: dict[str, Any],
             if wanted == values.get("id") and column.target == plan.name:
                 continue  # a new row may reference itself
             if db(target.id == wanted).isempty():
-                problems.append(problem(["body", name], f"no {column.target} with id {wanted}",
-                                        "reference_not_found"))
+                problems.append(
+                    problem(
+                        ["body", name],
+                        f"no {column.target} with id {wanted}",
+                        "reference_not_found",
+                    )
+                )
     for name, ids in links.items():
         if not ids:
             continue
@@ -590,14 +611,19 @@ def _missing_targets(db: DAL, plan: EntityPlan, values: dict[str, Any],
             found.add(values["id"])  # a new row may link to itself
         for i, wanted in enumerate(ids):
             if wanted not in found:
-                problems.append(problem(["body", name, i],
-                                        f"no {plan.links[name].target} with id {wanted}",
-                                        "reference_not_found"))
+                problems.append(
+                    problem(
+                        ["body", name, i],
+                        f"no {plan.links[name].target} with id {wanted}",
+                        "reference_not_found",
+                    )
+                )
     return problems
 
 
-def _check_unique(db: DAL, plan: EntityPlan, values: dict[str, Any],
-                  row_id: uuid.UUID | None) -> None:
+def _check_unique(
+    db: DAL, plan: EntityPlan, values: dict[str, Any], row_id: uuid.UUID | None
+) -> None:
     table = _table(db, plan.name)
     problems = []
     for name, value in values.items():
@@ -608,14 +634,21 @@ def _check_unique(db: DAL, plan: EntityPlan, values: dict[str, Any],
         if row_id is not None:
             query &= table.id != row_id
         if not db(query).isempty():
-            problems.append(problem(["body", name], f"another {plan.name} has this {name}",
-                                    "unique"))
+            problems.append(
+                problem(["body", name], f"another {plan.name} has this {name}", "unique")
+            )
     if problems:
         raise RowConflict(problems)
 
 
-def _write_links(db: DAL, plan: EntityPlan, row_id: uuid.UUID,
-                 links: dict[str, list[uuid.UUID]], *, replace: bool) -> None:
+def _write_links(
+    db: DAL,
+    plan: EntityPlan,
+    row_id: uuid.UUID,
+    links: dict[str, list[uuid.UUID]],
+    *,
+    replace: bool,
+) -> None:
     for name, ids in links.items():
         jt = _table(db, plan.links[name].name)
         if replace:
@@ -626,8 +659,9 @@ def _write_links(db: DAL, plan: EntityPlan, row_id: uuid.UUID,
 
 
 def _integrity(exc: Exception) -> RowConflict:
-    return RowConflict([problem(["body"], "the row clashes with another row (unique value or id)",
-                                "unique")])
+    return RowConflict(
+        [problem(["body"], "the row clashes with another row (unique value or id)", "unique")]
+    )
 
 
 def create_row(*, db: DAL, definition: Definition, entity: str, data: Mapping[str, Any]) -> dict:
@@ -647,8 +681,14 @@ def create_row(*, db: DAL, definition: Definition, entity: str, data: Mapping[st
     return _read(db, plan, values["id"])
 
 
-def update_row(*, db: DAL, definition: Definition, entity: str, row_id: str | uuid.UUID,
-               data: Mapping[str, Any]) -> dict:
+def update_row(
+    *,
+    db: DAL,
+    definition: Definition,
+    entity: str,
+    row_id: str | uuid.UUID,
+    data: Mapping[str, Any],
+) -> dict:
     """Change the given fields (PATCH); a ManyToMany list given replaces the row's links."""
     plan = entity_plan(definition, entity)
     rid = _row_id(row_id)
@@ -686,8 +726,9 @@ def delete_row(*, db: DAL, definition: Definition, entity: str, row_id: str | uu
 # --------------------------------------------------------------------------- whole rows (sync)
 
 
-def parse_state(plan: EntityPlan, data: Any, loc: Sequence, *, with_state: bool
-                ) -> tuple[uuid.UUID, dict[str, Any], dict[str, list[uuid.UUID]], list[dict]]:
+def parse_state(
+    plan: EntityPlan, data: Any, loc: Sequence, *, with_state: bool
+) -> tuple[uuid.UUID, dict[str, Any], dict[str, list[uuid.UUID]], list[dict]]:
     """A row's id, and with ``with_state`` its whole state, from a sync operation's data.
 
     The state is every column and ManyToMany list: a column left out is null (refused when
@@ -742,8 +783,13 @@ def parse_state(plan: EntityPlan, data: Any, loc: Sequence, *, with_state: bool
     return row_id, values, links, problems
 
 
-def state_conflict(db: DAL, plan: EntityPlan, row_id: uuid.UUID, values: dict[str, Any],
-                   links: dict[str, list[uuid.UUID]]) -> str | None:
+def state_conflict(
+    db: DAL,
+    plan: EntityPlan,
+    row_id: uuid.UUID,
+    values: dict[str, Any],
+    links: dict[str, list[uuid.UUID]],
+) -> str | None:
     """Why this state cannot be written now ("reference_not_found", "unique"), or None."""
     if _missing_targets(db, plan, {**values, "id": row_id}, links):
         return "reference_not_found"
@@ -754,8 +800,15 @@ def state_conflict(db: DAL, plan: EntityPlan, row_id: uuid.UUID, values: dict[st
     return None
 
 
-def write_state(db: DAL, plan: EntityPlan, row_id: uuid.UUID, values: dict[str, Any],
-                links: dict[str, list[uuid.UUID]], *, exists: bool) -> None:
+def write_state(
+    db: DAL,
+    plan: EntityPlan,
+    row_id: uuid.UUID,
+    values: dict[str, Any],
+    links: dict[str, list[uuid.UUID]],
+    *,
+    exists: bool,
+) -> None:
     """Write a row's whole state: insert it, or replace its columns and lists."""
     table = _table(db, plan.name)
     if exists:
@@ -771,9 +824,10 @@ def rows_by_id(db: DAL, plan: EntityPlan, row_ids: Iterable[uuid.UUID]) -> dict[
     ids = list(dict.fromkeys(row_ids))
     out: list[dict] = []
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        out += [_row_out(r, plan) for r in
-                db(table.id.belongs(chunk)).select(*_fields(table, plan))]
+        chunk = ids[start : start + 500]
+        out += [
+            _row_out(r, plan) for r in db(table.id.belongs(chunk)).select(*_fields(table, plan))
+        ]
     _attach_links(db, plan, out)
     return {uuid.UUID(r["id"]): r for r in out}
 
@@ -782,11 +836,12 @@ def delete_ids(db: DAL, plan: EntityPlan, row_ids: list[uuid.UUID]) -> None:
     """DELETE these rows (their links and references follow their ON DELETE rules)."""
     table = _table(db, plan.name)
     for start in range(0, len(row_ids), 500):
-        db.executesql(db(table.id.belongs(row_ids[start:start + 500]))._delete())
+        db.executesql(db(table.id.belongs(row_ids[start : start + 500]))._delete())
 
 
-def cascade(db: DAL, definition: Definition, entity: str, row_ids: Iterable[uuid.UUID]
-            ) -> tuple[dict[str, set[uuid.UUID]], dict[str, set[uuid.UUID]]]:
+def cascade(
+    db: DAL, definition: Definition, entity: str, row_ids: Iterable[uuid.UUID]
+) -> tuple[dict[str, set[uuid.UUID]], dict[str, set[uuid.UUID]]]:
     """What deleting these rows does to others through foreign keys, found before it is done.
 
     Returns (deleted, changed) by entity: rows a required reference deletes with them (CASCADE),
@@ -806,7 +861,7 @@ def cascade(db: DAL, definition: Definition, entity: str, row_ids: Iterable[uuid
                 table = _table(db, other.name)
                 found: set[uuid.UUID] = set()
                 for start in range(0, len(id_list), 500):
-                    query = table[column.name].belongs(id_list[start:start + 500])
+                    query = table[column.name].belongs(id_list[start : start + 500])
                     found |= {r.id for r in db(query).select(table.id)}
                 if column.required:
                     new = found - deleted.setdefault(other.name, set())
@@ -819,23 +874,27 @@ def cascade(db: DAL, definition: Definition, entity: str, row_ids: Iterable[uuid
             if join.target == name:
                 jt = _table(db, join.name)
                 for start in range(0, len(id_list), 500):
-                    query = jt.target_id.belongs(id_list[start:start + 500])
+                    query = jt.target_id.belongs(id_list[start : start + 500])
                     changed.setdefault(join.source, set()).update(
-                        r.source_id for r in db(query).select(jt.source_id))
+                        r.source_id for r in db(query).select(jt.source_id)
+                    )
     for name in changed:
         changed[name] -= deleted.get(name, set())
     return deleted, changed
 
 
-def record_cascade(db: DAL, deleted: Mapping[str, set[uuid.UUID]],
-                    changed: Mapping[str, set[uuid.UUID]]) -> None:
+def record_cascade(
+    db: DAL, deleted: Mapping[str, set[uuid.UUID]], changed: Mapping[str, set[uuid.UUID]]
+) -> None:
     """Renumber the feed entries of rows a deletion removed or changed (see cascade)."""
     feed_table = db.sync_row
     for rows_of, is_deleted in ((deleted, True), (changed, None)):
         for name, ids in rows_of.items():
             ids = list(ids)
             for start in range(0, len(ids), 500):
-                query = (feed_table.tbl == name) & feed_table.row_id.belongs(ids[start:start + 500])
+                query = (feed_table.tbl == name) & feed_table.row_id.belongs(
+                    ids[start : start + 500]
+                )
                 feed.renumber(db, query, deleted=is_deleted)
 
 
@@ -847,7 +906,8 @@ def entity_order(definition: Definition) -> list[str]:
     deps: dict[str, set[str]] = {}
     for e in definition.entities:
         deps[e.name] = {
-            c.target for c in entity_columns(definition, e)
+            c.target
+            for c in entity_columns(definition, e)
             if c.type == "Reference" and c.target != e.name
         }
     order: list[str] = []
@@ -890,8 +950,11 @@ def _record_emptying(db: DAL, definition: Definition, names: set[str], everythin
     """Tombstone the rows an emptying deletes, and renumber the rows it changes elsewhere."""
     if everything:
         feed_table = db.sync_row
-        feed.renumber(db, feed_table.tbl.belongs(sorted(names))
-                      & (feed_table.deleted == False), deleted=True)  # noqa: E712
+        feed.renumber(
+            db,
+            feed_table.tbl.belongs(sorted(names)) & (feed_table.deleted == False),  # noqa: E712
+            deleted=True,
+        )
         return
     for name in sorted(names):
         table = _table(db, name)

@@ -5,8 +5,8 @@ microseconds, as in the main database) and its fields; a OneToMany relationship 
 reference column to its ``to`` entity; a ManyToMany relationship adds a join table
 ``<from>__<name>`` with ``source_id`` and ``target_id``. The change-feed tables (``sync_row``,
 ``sync_counter``, ``sync_operation``) are the main database's, and ``sync_schema`` records the
-definition the schema was built from, so entity names may not start with ``sync_``. Indexes on created_at, unique fields
-and reference columns; foreign keys enforced.
+definition the schema was built from, so entity names may not start with ``sync_``. Indexes
+on created_at, unique fields and reference columns; foreign keys enforced.
 """
 
 from __future__ import annotations
@@ -74,8 +74,12 @@ def join_tables(definition: Definition) -> list[JoinTable]:
 
 def _column(fld: FieldDef) -> Column:
     return Column(
-        fld.name, fld.type, fld.required, fld.unique,
-        tuple(fld.values) if fld.values else None, fld.target,
+        fld.name,
+        fld.type,
+        fld.required,
+        fld.unique,
+        tuple(fld.values) if fld.values else None,
+        fld.target,
     )
 
 
@@ -100,8 +104,13 @@ def _sa_type(column: Column) -> sa.types.TypeEngine:
     if kind == "Enum":
         values = column.values or ()
         # Not native: a VARCHAR with a CHECK alters like any column when members change.
-        return sa.Enum(*values, name=column.name, native_enum=False, create_constraint=True,
-                       length=max(len(v) for v in values))
+        return sa.Enum(
+            *values,
+            name=column.name,
+            native_enum=False,
+            create_constraint=True,
+            length=max(len(v) for v in values),
+        )
     if kind == "Reference":
         return sa.Uuid()
     raise ValueError(f"unknown field type {kind}")
@@ -122,25 +131,40 @@ def build_metadata(definition: Definition, schema: str | None = None) -> sa.Meta
             if column.type == "Reference":
                 ondelete = "CASCADE" if column.required else "SET NULL"
                 args.append(sa.ForeignKey(f"{prefix}{column.target}.id", ondelete=ondelete))
-            columns.append(sa.Column(
-                column.name, _sa_type(column), *args,
-                nullable=not column.required,
-                unique=column.unique or None,
-                index=True if column.type == "Reference" and not column.unique else None,
-            ))
+            columns.append(
+                sa.Column(
+                    column.name,
+                    _sa_type(column),
+                    *args,
+                    nullable=not column.required,
+                    unique=column.unique or None,
+                    index=True if column.type == "Reference" and not column.unique else None,
+                )
+            )
         sa.Table(entity.name, metadata, *columns)
     for join in join_tables(definition):
         sa.Table(
-            join.name, metadata,
-            sa.Column("source_id", sa.Uuid(), sa.ForeignKey(f"{prefix}{join.source}.id", ondelete="CASCADE"),
-                      primary_key=True),
-            sa.Column("target_id", sa.Uuid(), sa.ForeignKey(f"{prefix}{join.target}.id", ondelete="CASCADE"),
-                      primary_key=True, index=True),
+            join.name,
+            metadata,
+            sa.Column(
+                "source_id",
+                sa.Uuid(),
+                sa.ForeignKey(f"{prefix}{join.source}.id", ondelete="CASCADE"),
+                primary_key=True,
+            ),
+            sa.Column(
+                "target_id",
+                sa.Uuid(),
+                sa.ForeignKey(f"{prefix}{join.target}.id", ondelete="CASCADE"),
+                primary_key=True,
+                index=True,
+            ),
         )
     for table in SYNC_TABLES:  # the change feed, as in the main database
         table.to_metadata(metadata, schema=schema)
     sa.Table(
-        SCHEMA_RECORD, metadata,
+        SCHEMA_RECORD,
+        metadata,
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("definition", sa.Text(), nullable=False),
@@ -171,8 +195,12 @@ def _pydal_field(column: Column, family: str) -> Field:
         return Field(column.name, enum_type(family, column.values or ()), **options)
     if kind == "Reference":
         ondelete = "CASCADE" if column.required else "SET NULL"
-        return Field(column.name, uuid_type(family, references=f"{column.target}.id"),
-                     ondelete=ondelete, **options)
+        return Field(
+            column.name,
+            uuid_type(family, references=f"{column.target}.id"),
+            ondelete=ondelete,
+            **options,
+        )
     raise ValueError(f"unknown field type {kind}")
 
 
@@ -182,6 +210,7 @@ def define_pydal(db: DAL, definition: Definition, family: str, schema: str | Non
     With ``schema`` (PostgreSQL), every table's real name is qualified with it, so SQL never
     depends on the connection's search_path.
     """
+
     def rname(table: str) -> str | None:
         return f'"{schema}"."{table}"' if schema else None
 
@@ -192,16 +221,28 @@ def define_pydal(db: DAL, definition: Definition, family: str, schema: str | Non
             Field("created_at", datetime_type(family), notnull=True, default=utcnow),
             Field("updated_at", datetime_type(family), notnull=True, default=utcnow, update=utcnow),
             *(_pydal_field(c, family) for c in entity_columns(definition, entity)),
-            primarykey=["id"], migrate=False, rname=rname(entity.name),
+            primarykey=["id"],
+            migrate=False,
+            rname=rname(entity.name),
         )
     for join in join_tables(definition):
         db.define_table(
             join.name,
-            Field("source_id", uuid_type(family, references=f"{join.source}.id"), notnull=True,
-                  ondelete="CASCADE"),
-            Field("target_id", uuid_type(family, references=f"{join.target}.id"), notnull=True,
-                  ondelete="CASCADE"),
-            primarykey=["source_id", "target_id"], migrate=False, rname=rname(join.name),
+            Field(
+                "source_id",
+                uuid_type(family, references=f"{join.source}.id"),
+                notnull=True,
+                ondelete="CASCADE",
+            ),
+            Field(
+                "target_id",
+                uuid_type(family, references=f"{join.target}.id"),
+                notnull=True,
+                ondelete="CASCADE",
+            ),
+            primarykey=["source_id", "target_id"],
+            migrate=False,
+            rname=rname(join.name),
         )
     define_sync_tables(db, family, rname=rname)
     db.define_table(
@@ -209,5 +250,7 @@ def define_pydal(db: DAL, definition: Definition, family: str, schema: str | Non
         Field("id", "integer", notnull=True),
         Field("version", "bigint", notnull=True),
         Field("definition", "text", notnull=True),
-        primarykey=["id"], migrate=False, rname=rname(SCHEMA_RECORD),
+        primarykey=["id"],
+        migrate=False,
+        rname=rname(SCHEMA_RECORD),
     )

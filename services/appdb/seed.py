@@ -100,8 +100,17 @@ class IdSpace:
     (SQLite, InnoDB, PostgreSQL) in order.
     """
 
-    def __init__(self, seed: int, entity: str, encode: Callable[[uuid.UUID], Any],
-                 budget: list[int], *, base_us: int, step_us: int, cache: bool = True) -> None:
+    def __init__(
+        self,
+        seed: int,
+        entity: str,
+        encode: Callable[[uuid.UUID], Any],
+        budget: list[int],
+        *,
+        base_us: int,
+        step_us: int,
+        cache: bool = True,
+    ) -> None:
         r = _rng(seed, "id", entity)
         self._m1 = r.getrandbits(62) | 1
         self._m2 = r.getrandbits(62) | 1
@@ -126,8 +135,9 @@ class IdSpace:
 
     def _uuid(self, i: int, y: int) -> uuid.UUID:
         ms = (self._base_us + i * self._step_us + y % self._step_us) // 1000
-        return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (((y >> 50) & 0xFFF) << 64)
-                         | (0b10 << 62) | y)
+        return uuid.UUID(
+            int=(ms << 80) | (0x7 << 76) | (((y >> 50) & 0xFFF) << 64) | (0b10 << 62) | y
+        )
 
     def literal(self, i: int) -> str:
         """Row ``i``'s id as the driver parameter its field binds."""
@@ -139,8 +149,9 @@ class IdSpace:
     def _new_literal(self, i: int, y: int) -> str:
         if self._hex:
             ms = (self._base_us + i * self._step_us + y % self._step_us) // 1000
-            lit = format((ms << 80) | (0x7 << 76) | (((y >> 50) & 0xFFF) << 64) | (0b10 << 62) | y,
-                         "032x")
+            lit = format(
+                (ms << 80) | (0x7 << 76) | (((y >> 50) & 0xFFF) << 64) | (0b10 << 62) | y, "032x"
+            )
         else:
             lit = self._encode(self._uuid(i, y))
         cache = self._cache
@@ -162,70 +173,276 @@ class IdSpace:
 
 # --------------------------------------------------------------------------- what to generate
 
-PERSON_ENTITIES = frozenset({
-    "customer", "customers", "user", "users", "person", "people", "persons", "employee",
-    "employees", "member", "members", "author", "authors", "student", "students", "contact",
-    "contacts", "client", "clients", "patient", "patients", "staff", "owner", "owners",
-    "teacher", "teachers", "player", "players", "profile", "profiles", "driver", "drivers",
-    "guest", "guests", "subscriber", "subscribers", "buyer", "seller", "agent", "doctor",
-    "manager", "volunteer", "artist", "reviewer", "participant", "attendee", "tenant",
-})
-COMPANY_ENTITIES = frozenset({
-    "company", "companies", "organization", "organisation", "organizations", "vendor",
-    "vendors", "supplier", "suppliers", "brand", "brands", "business", "manufacturer",
-    "publisher", "agency", "team", "teams", "shop", "store", "stores",
-})
-PLACE_ENTITIES = frozenset({"city", "cities", "location", "locations", "place", "places", "venue",
-                            "venues", "region", "town", "warehouse", "branch", "office", "site"})
+PERSON_ENTITIES = frozenset(
+    {
+        "customer",
+        "customers",
+        "user",
+        "users",
+        "person",
+        "people",
+        "persons",
+        "employee",
+        "employees",
+        "member",
+        "members",
+        "author",
+        "authors",
+        "student",
+        "students",
+        "contact",
+        "contacts",
+        "client",
+        "clients",
+        "patient",
+        "patients",
+        "staff",
+        "owner",
+        "owners",
+        "teacher",
+        "teachers",
+        "player",
+        "players",
+        "profile",
+        "profiles",
+        "driver",
+        "drivers",
+        "guest",
+        "guests",
+        "subscriber",
+        "subscribers",
+        "buyer",
+        "seller",
+        "agent",
+        "doctor",
+        "manager",
+        "volunteer",
+        "artist",
+        "reviewer",
+        "participant",
+        "attendee",
+        "tenant",
+    }
+)
+COMPANY_ENTITIES = frozenset(
+    {
+        "company",
+        "companies",
+        "organization",
+        "organisation",
+        "organizations",
+        "vendor",
+        "vendors",
+        "supplier",
+        "suppliers",
+        "brand",
+        "brands",
+        "business",
+        "manufacturer",
+        "publisher",
+        "agency",
+        "team",
+        "teams",
+        "shop",
+        "store",
+        "stores",
+    }
+)
+PLACE_ENTITIES = frozenset(
+    {
+        "city",
+        "cities",
+        "location",
+        "locations",
+        "place",
+        "places",
+        "venue",
+        "venues",
+        "region",
+        "town",
+        "warehouse",
+        "branch",
+        "office",
+        "site",
+    }
+)
 
 # Field name (whole, or its trailing words) -> what it holds.
 HINTS = {
-    "first_name": "first_name", "firstname": "first_name", "given_name": "first_name",
-    "last_name": "last_name", "lastname": "last_name", "surname": "last_name",
-    "family_name": "last_name", "full_name": "person", "fullname": "person",
-    "contact_name": "person", "name": "name", "display_name": "name",
-    "username": "username", "user_name": "username", "login": "username", "handle": "username",
-    "nickname": "username", "email": "email", "email_address": "email", "mail": "email",
-    "phone": "phone", "phone_number": "phone", "mobile": "phone", "telephone": "phone",
-    "tel": "phone", "fax": "phone", "cell": "phone", "address": "address", "street": "street",
-    "street_address": "street", "address_line": "street", "city": "city", "town": "city",
-    "state": "state", "province": "state", "region": "state", "country": "country",
-    "nationality": "country", "country_code": "country_code", "zip": "postcode",
-    "zipcode": "postcode", "zip_code": "postcode", "postcode": "postcode",
-    "postal_code": "postcode", "company": "company", "company_name": "company",
-    "organization": "company", "organisation": "company", "employer": "company",
-    "brand": "company", "manufacturer": "company", "vendor": "company", "supplier": "company",
-    "job": "job", "job_title": "job", "occupation": "job", "profession": "job",
-    "position": "job", "url": "url", "website": "url", "homepage": "url", "link": "url",
-    "image": "url", "image_url": "url", "avatar": "url", "photo": "url", "domain": "domain",
-    "title": "title", "subject": "title", "headline": "title", "heading": "title",
-    "description": "text", "summary": "text", "bio": "text", "about": "text", "notes": "text",
-    "note": "text", "comment": "text", "comments": "text", "content": "text", "body": "text",
-    "message": "text", "text": "text", "details": "text", "review": "text",
-    "color": "color", "colour": "color", "currency": "currency", "ip": "ip",
-    "ip_address": "ip", "sku": "sku", "code": "sku", "slug": "slug", "category": "word",
-    "tag": "word", "keyword": "word", "age": "age", "quantity": "quantity", "qty": "quantity",
-    "count": "quantity", "stock": "quantity", "units": "quantity", "price": "price",
-    "amount": "price", "cost": "price", "total": "price", "subtotal": "price",
-    "salary": "price", "balance": "price", "fee": "price", "rating": "rating", "stars": "rating",
-    "score": "score", "percent": "percent", "percentage": "percent", "discount": "percent",
-    "year": "year", "lat": "latitude", "latitude": "latitude", "lng": "longitude",
-    "lon": "longitude", "longitude": "longitude", "weight": "weight",
-    "birth_date": "birth_date", "birthday": "birth_date", "date_of_birth": "birth_date",
-    "dob": "birth_date", "birthdate": "birth_date",
+    "first_name": "first_name",
+    "firstname": "first_name",
+    "given_name": "first_name",
+    "last_name": "last_name",
+    "lastname": "last_name",
+    "surname": "last_name",
+    "family_name": "last_name",
+    "full_name": "person",
+    "fullname": "person",
+    "contact_name": "person",
+    "name": "name",
+    "display_name": "name",
+    "username": "username",
+    "user_name": "username",
+    "login": "username",
+    "handle": "username",
+    "nickname": "username",
+    "email": "email",
+    "email_address": "email",
+    "mail": "email",
+    "phone": "phone",
+    "phone_number": "phone",
+    "mobile": "phone",
+    "telephone": "phone",
+    "tel": "phone",
+    "fax": "phone",
+    "cell": "phone",
+    "address": "address",
+    "street": "street",
+    "street_address": "street",
+    "address_line": "street",
+    "city": "city",
+    "town": "city",
+    "state": "state",
+    "province": "state",
+    "region": "state",
+    "country": "country",
+    "nationality": "country",
+    "country_code": "country_code",
+    "zip": "postcode",
+    "zipcode": "postcode",
+    "zip_code": "postcode",
+    "postcode": "postcode",
+    "postal_code": "postcode",
+    "company": "company",
+    "company_name": "company",
+    "organization": "company",
+    "organisation": "company",
+    "employer": "company",
+    "brand": "company",
+    "manufacturer": "company",
+    "vendor": "company",
+    "supplier": "company",
+    "job": "job",
+    "job_title": "job",
+    "occupation": "job",
+    "profession": "job",
+    "position": "job",
+    "url": "url",
+    "website": "url",
+    "homepage": "url",
+    "link": "url",
+    "image": "url",
+    "image_url": "url",
+    "avatar": "url",
+    "photo": "url",
+    "domain": "domain",
+    "title": "title",
+    "subject": "title",
+    "headline": "title",
+    "heading": "title",
+    "description": "text",
+    "summary": "text",
+    "bio": "text",
+    "about": "text",
+    "notes": "text",
+    "note": "text",
+    "comment": "text",
+    "comments": "text",
+    "content": "text",
+    "body": "text",
+    "message": "text",
+    "text": "text",
+    "details": "text",
+    "review": "text",
+    "color": "color",
+    "colour": "color",
+    "currency": "currency",
+    "ip": "ip",
+    "ip_address": "ip",
+    "sku": "sku",
+    "code": "sku",
+    "slug": "slug",
+    "category": "word",
+    "tag": "word",
+    "keyword": "word",
+    "age": "age",
+    "quantity": "quantity",
+    "qty": "quantity",
+    "count": "quantity",
+    "stock": "quantity",
+    "units": "quantity",
+    "price": "price",
+    "amount": "price",
+    "cost": "price",
+    "total": "price",
+    "subtotal": "price",
+    "salary": "price",
+    "balance": "price",
+    "fee": "price",
+    "rating": "rating",
+    "stars": "rating",
+    "score": "score",
+    "percent": "percent",
+    "percentage": "percent",
+    "discount": "percent",
+    "year": "year",
+    "lat": "latitude",
+    "latitude": "latitude",
+    "lng": "longitude",
+    "lon": "longitude",
+    "longitude": "longitude",
+    "weight": "weight",
+    "birth_date": "birth_date",
+    "birthday": "birth_date",
+    "date_of_birth": "birth_date",
+    "dob": "birth_date",
+    "birthdate": "birth_date",
 }
 
 # Numeric kinds: (low, high, decimals).
 NUMBERS = {
-    "age": (18, 80, 0), "quantity": (1, 100, 0), "price": (1, 1000, 2), "rating": (1, 5, 0),
-    "score": (0, 100, 0), "percent": (0, 100, 0), "year": (1950, 2025, 0),
-    "latitude": (-90, 90, 6), "longitude": (-180, 180, 6), "weight": (1, 100, 2),
+    "age": (18, 80, 0),
+    "quantity": (1, 100, 0),
+    "price": (1, 1000, 2),
+    "rating": (1, 5, 0),
+    "score": (0, 100, 0),
+    "percent": (0, 100, 0),
+    "year": (1950, 2025, 0),
+    "latitude": (-90, 90, 6),
+    "longitude": (-180, 180, 6),
+    "weight": (1, 100, 2),
 }
-TEXT_KINDS = frozenset({
-    "first_name", "last_name", "person", "name", "username", "email", "phone", "address",
-    "street", "city", "state", "country", "country_code", "postcode", "company", "job", "url",
-    "domain", "title", "text", "color", "currency", "ip", "sku", "slug", "word", "thing",
-})
+TEXT_KINDS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "person",
+        "name",
+        "username",
+        "email",
+        "phone",
+        "address",
+        "street",
+        "city",
+        "state",
+        "country",
+        "country_code",
+        "postcode",
+        "company",
+        "job",
+        "url",
+        "domain",
+        "title",
+        "text",
+        "color",
+        "currency",
+        "ip",
+        "sku",
+        "slug",
+        "word",
+        "thing",
+    }
+)
 
 
 def hint_for(entity: str, column: Column) -> str | None:
@@ -240,8 +457,15 @@ def hint_for(entity: str, column: Column) -> str | None:
         return None
     if kind == "name":
         base = entity.lower()
-        kind = ("person" if base in PERSON_ENTITIES else "company" if base in COMPANY_ENTITIES
-                else "city" if base in PLACE_ENTITIES else "thing")
+        kind = (
+            "person"
+            if base in PERSON_ENTITIES
+            else "company"
+            if base in COMPANY_ENTITIES
+            else "city"
+            if base in PLACE_ENTITIES
+            else "thing"
+        )
     if column.type in ("String", "Text"):
         return kind if kind in TEXT_KINDS else None
     if column.type in ("Integer", "Float"):
@@ -318,8 +542,9 @@ def _faker_value(fake: Any, kind: str) -> Any:
         return fake.words(fake.random_int(1, 4))
     if kind == "object":
         keys = fake.words(fake.random_int(1, 3), unique=True)
-        return {k: (fake.word() if j % 2 == 0 else fake.random_int(0, 100))
-                for j, k in enumerate(keys)}
+        return {
+            k: (fake.word() if j % 2 == 0 else fake.random_int(0, 100)) for j, k in enumerate(keys)
+        }
     return " ".join(fake.words(2))  # "word" and anything unforeseen
 
 
@@ -453,7 +678,7 @@ def _pool_gen(rng: Random, literals: list[Any]) -> Gen:
                 rng.shuffle(order)
                 pos = 0
             take = min(k - len(out), len(order) - pos)
-            out.extend(order[pos:pos + take])
+            out.extend(order[pos : pos + take])
             pos += take
         return out
 
@@ -500,8 +725,9 @@ def _value_pool(ctx: Ctx, entity: str, column: Column, hint: str | None) -> list
     raise ValueError(f"no generator for {kind}")  # pragma: no cover - definitions are validated
 
 
-def _unique_raw(ctx: Ctx, entity: str, column: Column, hint: str | None) -> tuple[
-        Callable[[int, int], Any], int | None]:
+def _unique_raw(
+    ctx: Ctx, entity: str, column: Column, hint: str | None
+) -> tuple[Callable[[int, int], Any], int | None]:
     """A generator of distinct raw values by global row index (and retry), and its capacity."""
     kind = column.type
     if kind in ("String",):
@@ -633,8 +859,9 @@ def _ref_gen(ctx: Ctx, job: EntityJob, plan: RefPlan, links: list[int]) -> Gen:
     return ref
 
 
-def _parent_picker(ctx: Ctx, job: EntityJob, plan: RefPlan, r: Random
-                   ) -> Callable[[int], str | None]:
+def _parent_picker(
+    ctx: Ctx, job: EntityJob, plan: RefPlan, r: Random
+) -> Callable[[int], str | None]:
     """Local child row -> the encoded id of the parent it references (None: no parent)."""
     target = plan.column.target
     if plan.mode == "existing" or (plan.mode == "deferred" and target not in ctx.counts):
@@ -648,6 +875,7 @@ def _parent_picker(ctx: Ctx, job: EntityJob, plan: RefPlan, r: Random
 
         def lit_at(j: int) -> str:
             return space.literal(toff + j)
+
     if n == 0:
         return lambda local: None
     if plan.unique:
@@ -668,12 +896,18 @@ def _coprime_step(n: int, r: Random) -> int:
 # --------------------------------------------------------------------------- planning
 
 
-def _seed_order(definition: Definition, names: list[str], jobs: dict[str, EntityJob],
-                ) -> tuple[list[str], set[tuple[str, str]]]:
+def _seed_order(
+    definition: Definition,
+    names: list[str],
+    jobs: dict[str, EntityJob],
+) -> tuple[list[str], set[tuple[str, str]]]:
     """Seeded entities, parents first; optional references deferred where a cycle forces it."""
     edges = {
-        n: [c for c in jobs[n].columns
-            if c.type == "Reference" and c.target in jobs and c.target != n]
+        n: [
+            c
+            for c in jobs[n].columns
+            if c.type == "Reference" and c.target in jobs and c.target != n
+        ]
         for n in names
     }
     placed: list[str] = []
@@ -685,19 +919,29 @@ def _seed_order(definition: Definition, names: list[str], jobs: dict[str, Entity
             chosen = ready[0]
         else:
             optional_only = [
-                n for n in remaining
+                n
+                for n in remaining
                 if all(not c.required for c in edges[n] if c.target not in placed)
             ]
             if not optional_only:
                 cycle = ", ".join(
-                    f"{n}.{c.name} -> {c.target}" for n in remaining for c in edges[n]
+                    f"{n}.{c.name} -> {c.target}"
+                    for n in remaining
+                    for c in edges[n]
                     if c.required and c.target not in placed
                 )
-                raise RowInvalid([problem(
-                    ["body", "specific_entities"],
-                    f"required references form a cycle ({cycle}); seed one of these entities "
-                    "first, or make one of the references optional", "reference_cycle")],
-                    "cannot seed a cycle of required references")
+                raise RowInvalid(
+                    [
+                        problem(
+                            ["body", "specific_entities"],
+                            f"required references form a cycle ({cycle}); "
+                            "seed one of these entities first, or make one of the references "
+                            "optional",
+                            "reference_cycle",
+                        )
+                    ],
+                    "cannot seed a cycle of required references",
+                )
             chosen = optional_only[0]
             for c in edges[chosen]:
                 if c.target not in placed:
@@ -707,30 +951,47 @@ def _seed_order(definition: Definition, names: list[str], jobs: dict[str, Entity
     return placed, deferred
 
 
-def _check_args(definition: Definition, count: Any, specific: Any, seed: Any,
-                locale: Any) -> list[str]:
+def _check_args(
+    definition: Definition, count: Any, specific: Any, seed: Any, locale: Any
+) -> list[str]:
     problems = []
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        problems.append(problem(["body", "max_instances_per_entity"],
-                                "must be a non-negative integer", "int_type"))
+        problems.append(
+            problem(
+                ["body", "max_instances_per_entity"], "must be a non-negative integer", "int_type"
+            )
+        )
     known = [e.name for e in definition.entities]
     names = known
     if specific:
         if isinstance(specific, str) or not isinstance(specific, Sequence):
-            problems.append(problem(["body", "specific_entities"], "must be a list of entity names",
-                                    "list_type"))
+            problems.append(
+                problem(
+                    ["body", "specific_entities"], "must be a list of entity names", "list_type"
+                )
+            )
         else:
             for i, name in enumerate(specific):
                 if not isinstance(name, str) or name not in known:
-                    problems.append(problem(["body", "specific_entities", i],
-                                            f"unknown entity {name!r}", "unknown_entity"))
+                    problems.append(
+                        problem(
+                            ["body", "specific_entities", i],
+                            f"unknown entity {name!r}",
+                            "unknown_entity",
+                        )
+                    )
             wanted = {n for n in specific if isinstance(n, str)}
             names = [n for n in known if n in wanted]
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         problems.append(problem(["body", "seed"], "must be an integer", "int_type"))
     if not isinstance(locale, str) or locale not in available_locales():
-        problems.append(problem(["body", "locale"], "unknown locale (use one Faker knows, such "
-                                "as en_US, de_DE or ja_JP)", "unknown_locale"))
+        problems.append(
+            problem(
+                ["body", "locale"],
+                "unknown locale (use one Faker knows, such as en_US, de_DE or ja_JP)",
+                "unknown_locale",
+            )
+        )
     if problems:
         raise RowInvalid(problems, "invalid seed request")
     return names
@@ -752,22 +1013,37 @@ def _plan_refs(ctx: Ctx, jobs: dict[str, EntityJob], deferred: set[tuple[str, st
                 mode = "existing" if ctx.existing.get(c.target) else "null"
             plan = RefPlan(c, mode, c.unique, c.required)
             job.refs[c.name] = plan
-            parents = (ctx.counts[c.target] if mode in ("new", "deferred", "self")
-                       else len(ctx.existing.get(c.target, ())))
+            parents = (
+                ctx.counts[c.target]
+                if mode in ("new", "deferred", "self")
+                else len(ctx.existing.get(c.target, ()))
+            )
             loc = ["body", "specific_entities"]
             if c.required and mode == "null":
-                problems.append(problem(loc, f"{job.name}.{c.name} needs rows of {c.target}: "
-                                        f"seed {c.target} too", "reference_needs_rows"))
+                problems.append(
+                    problem(
+                        loc,
+                        f"{job.name}.{c.name} needs rows of {c.target}: seed {c.target} too",
+                        "reference_needs_rows",
+                    )
+                )
             elif c.required and c.unique and mode != "self" and parents < job.count:
-                problems.append(problem(loc, f"{job.name}.{c.name} is unique and required: it "
-                                        f"needs {job.count} rows of {c.target}, there are "
-                                        f"{parents}", "not_enough_rows"))
+                problems.append(
+                    problem(
+                        loc,
+                        f"{job.name}.{c.name} is unique and required: it "
+                        f"needs {job.count} rows of {c.target}, there are "
+                        f"{parents}",
+                        "not_enough_rows",
+                    )
+                )
     if problems:
         raise RowInvalid(problems, "cannot seed these entities")
 
 
-def _column_gens(ctx: Ctx, job: EntityJob, field_types: dict[str, Any], links: list[int],
-                 preserve: bool) -> tuple[list[Gen], list[tuple[int, Column, Callable]]]:
+def _column_gens(
+    ctx: Ctx, job: EntityJob, field_types: dict[str, Any], links: list[int], preserve: bool
+) -> tuple[list[Gen], list[tuple[int, Column, Callable]]]:
     """One generator per column (in table order) and the unique ones to check against rows."""
     represent = ctx.represent
     gens: list[Gen] = []
@@ -785,10 +1061,16 @@ def _column_gens(ctx: Ctx, job: EntityJob, field_types: dict[str, Any], links: l
             # Emails always carry the row's index: two people may share a name, not an email.
             raw, capacity = _unique_raw(ctx, job.name, column, hint)
             if capacity is not None and job.offset + job.count > capacity:
-                raise RowInvalid([problem(["body", "max_instances_per_entity"],
-                                          f"{job.name}.{column.name} cannot take "
-                                          f"{job.offset + job.count} distinct values",
-                                          "too_many_rows")])
+                raise RowInvalid(
+                    [
+                        problem(
+                            ["body", "max_instances_per_entity"],
+                            f"{job.name}.{column.name} cannot take "
+                            f"{job.offset + job.count} distinct values",
+                            "too_many_rows",
+                        )
+                    ]
+                )
             off, encode = job.offset, param_encoder(ftype)
 
             def unique_gen(start: int, k: int, raw=raw, encode=encode, off=off) -> list[Any]:
@@ -821,16 +1103,28 @@ def _capacity_gen(ctx: Ctx, job: EntityJob, column: Column, ftype: Any, preserve
     values = [True, False] if column.type == "Boolean" else list(column.values or ())
     if preserve and job.offset:
         table = _table(ctx.db, job.name)
-        taken = {r[column.name] for r in ctx.db(table[column.name] != None).select(  # noqa: E711
-            table[column.name], distinct=True)}
+        taken = {
+            r[column.name]
+            for r in ctx.db(table[column.name] != None).select(  # noqa: E711
+                table[column.name], distinct=True
+            )
+        }
         values = [v for v in values if v not in taken]
     if column.required and job.count > len(values):
-        raise RowInvalid([problem(["body", "max_instances_per_entity"],
-                                  f"{job.name}.{column.name} is unique and required: only "
-                                  f"{len(values)} more distinct values", "too_many_rows")])
+        raise RowInvalid(
+            [
+                problem(
+                    ["body", "max_instances_per_entity"],
+                    f"{job.name}.{column.name} is unique and required: only "
+                    f"{len(values)} more distinct values",
+                    "too_many_rows",
+                )
+            ]
+        )
     literals = [ctx.represent(v, ftype) for v in values]
-    return lambda start, k: [literals[i] if i < len(literals) else None
-                             for i in range(start, start + k)]
+    return lambda start, k: [
+        literals[i] if i < len(literals) else None for i in range(start, start + k)
+    ]
 
 
 # --------------------------------------------------------------------------- writing
@@ -847,13 +1141,19 @@ def _insert_many(db: DAL, table: Any, fields: list, params: list[Any]) -> None:
     full = head + ",".join([one] * per)
     step = per * width
     for start in range(0, len(params), step):
-        part = params[start:start + step]
+        part = params[start : start + step]
         sql = full if len(part) == step else head + ",".join([one] * (len(part) // width))
         db.executesql(sql, placeholders=part)
 
 
-def _resolve_clashes(ctx: Ctx, job: EntityJob, start: int, cols: list[list[Any]],
-                     checks: list[tuple[int, Column, Callable]], ftypes: dict[str, Any]) -> None:
+def _resolve_clashes(
+    ctx: Ctx,
+    job: EntityJob,
+    start: int,
+    cols: list[list[Any]],
+    checks: list[tuple[int, Column, Callable]],
+    ftypes: dict[str, Any],
+) -> None:
     """Give new values to unique values existing rows already hold (preserve_existing)."""
     table = _table(ctx.db, job.name)
     for index, column, raw in checks:
@@ -870,14 +1170,26 @@ def _resolve_clashes(ctx: Ctx, job: EntityJob, start: int, cols: list[list[Any]]
             for local in pending:
                 attempt[local] += 1
                 if attempt[local] > RETRIES:
-                    raise RowConflict([problem(["body", "seed"],
-                                               f"{job.name}.{column.name}: existing rows hold "
-                                               "the values this seed makes; try another seed",
-                                               "unique")])
+                    raise RowConflict(
+                        [
+                            problem(
+                                ["body", "seed"],
+                                f"{job.name}.{column.name}: existing rows hold "
+                                "the values this seed makes; try another seed",
+                                "unique",
+                            )
+                        ]
+                    )
 
 
-def _insert_entity(ctx: Ctx, job: EntityJob, counter: _Counter, links: list[int],
-                   preserve: bool, timing: dict[str, float]) -> None:
+def _insert_entity(
+    ctx: Ctx,
+    job: EntityJob,
+    counter: _Counter,
+    links: list[int],
+    preserve: bool,
+    timing: dict[str, float],
+) -> None:
     db = ctx.db
     table = _table(db, job.name)
     names = ["id", "created_at", "updated_at", *(c.name for c in job.columns)]
@@ -906,28 +1218,36 @@ def _insert_entity(ctx: Ctx, job: EntityJob, counter: _Counter, links: list[int]
         counter.add(k)
 
 
-def _fill_deferred(ctx: Ctx, job: EntityJob, plan: RefPlan, links: list[int],
-                   timing: dict[str, float]) -> None:
+def _fill_deferred(
+    ctx: Ctx, job: EntityJob, plan: RefPlan, links: list[int], timing: dict[str, float]
+) -> None:
     """Set a deferred reference now its target's rows exist: one UPDATE per FILL_CHUNK rows."""
     db = ctx.db
     table = _table(db, job.name)
     fld = table[plan.column.name]
     space = ctx.ids[job.name]
-    pick = _parent_picker(ctx, job, RefPlan(plan.column, "new", plan.unique, plan.required),
-                          _rng(ctx.seed, "ref", job.name, plan.column.name))
+    pick = _parent_picker(
+        ctx,
+        job,
+        RefPlan(plan.column, "new", plan.unique, plan.required),
+        _rng(ctx.seed, "ref", job.name, plan.column.name),
+    )
     mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
     then = f"CAST({mark} AS UUID)" if _family(db) == "postgresql" else mark
     for start in range(0, job.count, FILL_CHUNK):
         t0 = time.perf_counter()
         k = min(FILL_CHUNK, job.count - start)
-        pairs = [(space.literal(job.offset + local), pick(local))
-                 for local in range(start, start + k)]
+        pairs = [
+            (space.literal(job.offset + local), pick(local)) for local in range(start, start + k)
+        ]
         pairs = [(i, p) for i, p in pairs if p is not None]
         if not pairs:
             continue
         cases = " ".join([f"WHEN {mark} THEN {then}"] * len(pairs))
-        sql = (f"UPDATE {table._rname} SET {fld._rname} = CASE {table.id._rname} {cases} END "
-               f"WHERE {table.id._rname} IN ({','.join([mark] * len(pairs))})")
+        sql = (
+            f"UPDATE {table._rname} SET {fld._rname} = CASE {table.id._rname} {cases} END "
+            f"WHERE {table.id._rname} IN ({','.join([mark] * len(pairs))})"
+        )
         params = [v for pair in pairs for v in pair] + [i for i, _ in pairs]
         t1 = time.perf_counter()
         db.executesql(sql, placeholders=params)
@@ -956,8 +1276,9 @@ def _planned_links(ctx: Ctx, join: JoinTable) -> int:
     return sum(r.randint(0, most) for _ in range(ctx.counts[join.source])) if most else 0
 
 
-def _insert_links(ctx: Ctx, join: JoinTable, counter: _Counter, links: list[int],
-                  timing: dict[str, float]) -> None:
+def _insert_links(
+    ctx: Ctx, join: JoinTable, counter: _Counter, links: list[int], timing: dict[str, float]
+) -> None:
     db = ctx.db
     jt = _table(db, join.name)
     n_targets, target_lit = _targets_of(ctx, join)
@@ -991,7 +1312,8 @@ def _existing_ids(ctx: Ctx, entity: str) -> list[str]:
     """Up to EXISTING_MAX encoded ids of an entity's rows, in id order (deterministic)."""
     table = _table(ctx.db, entity)
     rows = ctx.db(table.id != None).select(  # noqa: E711
-        table.id, orderby=table.id, limitby=(0, EXISTING_MAX))
+        table.id, orderby=table.id, limitby=(0, EXISTING_MAX)
+    )
     encode = param_encoder(table.id.type)
     return [encode(r.id) for r in rows]
 
@@ -1021,8 +1343,18 @@ def seed(
     links = [0]
     pools = Pools(seed, locale, max(1, min(POOL_MAX, count)))
     try:
-        created = _seed_all(db, definition, names, count, bool(preserve_existing), seed, pools,
-                            progress, links, timing)
+        created = _seed_all(
+            db,
+            definition,
+            names,
+            count,
+            bool(preserve_existing),
+            seed,
+            pools,
+            progress,
+            links,
+            timing,
+        )
         db.commit()
     except BaseException as exc:
         try:
@@ -1030,14 +1362,25 @@ def seed(
         except Exception:  # noqa: BLE001 - a dead connection; the first error is the one to see
             pass
         if is_integrity_error(exc):
-            raise RowConflict([problem(["body", "seed"], "seeded rows clash with existing rows "
-                                       "(ids or unique values); try another seed",
-                                       "unique")]) from None
+            raise RowConflict(
+                [
+                    problem(
+                        ["body", "seed"],
+                        "seeded rows clash with existing rows "
+                        "(ids or unique values); try another seed",
+                        "unique",
+                    )
+                ]
+            ) from None
         raise
     duration = time.perf_counter() - started
     if stats is not None:
-        stats.update(faker_s=pools.faker_seconds, generate_s=timing["generate"],
-                     sql_s=timing["sql"], total_s=duration)
+        stats.update(
+            faker_s=pools.faker_seconds,
+            generate_s=timing["generate"],
+            sql_s=timing["sql"],
+            total_s=duration,
+        )
     return {
         "entities_created": created,
         "relationships_created": links[0],
@@ -1046,9 +1389,18 @@ def seed(
     }
 
 
-def _seed_all(db: DAL, definition: Definition, names: list[str], count: int, preserve: bool,
-              seed: int, pools: Pools, progress: Callable[[int, int], Any] | None,
-              links: list[int], timing: dict[str, float]) -> int:
+def _seed_all(
+    db: DAL,
+    definition: Definition,
+    names: list[str],
+    count: int,
+    preserve: bool,
+    seed: int,
+    pools: Pools,
+    progress: Callable[[int, int], Any] | None,
+    links: list[int],
+    timing: dict[str, float],
+) -> int:
     if not preserve:
         delete_all(db, definition, names)
     if count == 0 or not names:
@@ -1058,25 +1410,38 @@ def _seed_all(db: DAL, definition: Definition, names: list[str], count: int, pre
     offsets: dict[str, int] = {}
     for name in names:
         offsets[name] = db(_table(db, name).id != None).count() if preserve else 0  # noqa: E711
-        jobs[name] = EntityJob(name, count, offsets[name],
-                               entity_columns(definition, entities[name]))
+        jobs[name] = EntityJob(
+            name, count, offsets[name], entity_columns(definition, entities[name])
+        )
     order, deferred = _seed_order(definition, names, jobs)
     r = _rng(seed, "time")
     total_rows = count * len(names)
     base = datetime(2021, 1, 1) + timedelta(seconds=r.randrange(3 * 365 * 86400))
     budget = [ID_CACHE_MAX]
     ctx = Ctx(
-        db=db, seed=seed, pools=pools, represent=_represent, base=base,
+        db=db,
+        seed=seed,
+        pools=pools,
+        represent=_represent,
+        base=base,
         step_us=max(1, (30 * 86400 * 1_000_000) // max(1, count)),  # rows spread over ~30 days
-        ids={}, counts={n: count for n in names}, offsets=offsets,
+        ids={},
+        counts={n: count for n in names},
+        offsets=offsets,
     )
     targets = {c.target for j in jobs.values() for c in j.columns if c.type == "Reference"}
     targets |= {jt.target for jt in join_tables(definition) if jt.source in jobs}
     for name in names:
         # Only ids that something will reference again are worth keeping encoded.
-        ctx.ids[name] = IdSpace(seed, name, _encoder(db, name), budget,
-                                base_us=(base - datetime(1970, 1, 1)) // timedelta(microseconds=1),
-                                step_us=ctx.step_us, cache=name in targets)
+        ctx.ids[name] = IdSpace(
+            seed,
+            name,
+            _encoder(db, name),
+            budget,
+            base_us=(base - datetime(1970, 1, 1)) // timedelta(microseconds=1),
+            step_us=ctx.step_us,
+            cache=name in targets,
+        )
     for target in sorted(targets - set(jobs)):
         ctx.existing[target] = _existing_ids(ctx, target)
     _plan_refs(ctx, jobs, deferred)
@@ -1105,8 +1470,9 @@ def _encoder(db: DAL, entity: str) -> Callable[[uuid.UUID], Any]:
 
 
 @contextmanager
-def progress_bar(*, desc: str = "seeding",
-                 file: Any = None) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(
+    *, desc: str = "seeding", file: Any = None
+) -> Iterator[Callable[[int, int], None]]:
     """A tqdm bar as a ``progress`` callback (for the CLI); closed when the block ends."""
     from tqdm import tqdm
 

@@ -254,8 +254,11 @@ def create(app_db: AppDatabase, *, version: int = 1) -> None:
                 metadata = model_metadata(app_db.definition)
                 metadata.create_all(connection)
                 # The feed's counter row, so no two first writers race to create it.
-                connection.execute(metadata.tables["sync_counter"].insert().values(
-                    name=feed.COUNTER, value=0, epoch=uuid.uuid4().hex))
+                connection.execute(
+                    metadata.tables["sync_counter"]
+                    .insert()
+                    .values(name=feed.COUNTER, value=0, epoch=uuid.uuid4().hex)
+                )
                 record_definition(connection, metadata, app_db.definition, version)
         finally:
             engine.dispose()
@@ -267,16 +270,21 @@ def create(app_db: AppDatabase, *, version: int = 1) -> None:
         raise
 
 
-def record_definition(connection: sa.Connection, metadata: sa.MetaData, definition: Definition,
-                      version: int) -> None:
+def record_definition(
+    connection: sa.Connection, metadata: sa.MetaData, definition: Definition, version: int
+) -> None:
     """Store the definition the schema now has, and the model version it goes with, in the
     caller's (DDL) transaction."""
     table = metadata.tables[SCHEMA_RECORD]
     table.create(connection, checkfirst=True)  # a database made before the record existed
     connection.execute(table.delete())
-    connection.execute(table.insert().values(
-        id=1, version=version, definition=definition.model_dump_json(by_alias=True,
-                                                                     exclude_none=True)))
+    connection.execute(
+        table.insert().values(
+            id=1,
+            version=version,
+            definition=definition.model_dump_json(by_alias=True, exclude_none=True),
+        )
+    )
 
 
 def restart_feed(connection: sa.Connection, metadata: sa.MetaData) -> None:
@@ -285,7 +293,8 @@ def restart_feed(connection: sa.Connection, metadata: sa.MetaData) -> None:
     counter = metadata.tables["sync_counter"]
     epoch = uuid.uuid4().hex
     done = connection.execute(
-        counter.update().where(counter.c.name == feed.COUNTER).values(epoch=epoch)).rowcount
+        counter.update().where(counter.c.name == feed.COUNTER).values(epoch=epoch)
+    ).rowcount
     if not done:  # a database made before the counter row existed
         rows = metadata.tables["sync_row"]
         top = connection.execute(sa.select(sa.func.max(rows.c.seq))).scalar() or 0
@@ -388,12 +397,19 @@ def differences(app_db: AppDatabase) -> list[str]:
 def _reworded(finding: Finding, check: str | None = None) -> Finding:
     # The parity check speaks of the main database's migrations; here the fix is a sync.
     def say(text: str) -> str:
-        return (text.replace("migrations do not create it", "the app database lacks it")
-                .replace("migrations create it", "the app database has it")
-                .replace("migrated database", "app database"))
+        return (
+            text.replace("migrations do not create it", "the app database lacks it")
+            .replace("migrations create it", "the app database has it")
+            .replace("migrated database", "app database")
+        )
 
-    return replace(finding, check=check or finding.check, left=say(finding.left),
-                   right=say(finding.right), fix=SYNC_FIX)
+    return replace(
+        finding,
+        check=check or finding.check,
+        left=say(finding.left),
+        right=say(finding.right),
+        fix=SYNC_FIX,
+    )
 
 
 def in_sync(app_db: AppDatabase) -> bool:

@@ -160,17 +160,22 @@ def _plan(connection: sa.Connection, new_definition: Definition) -> Plan:
             if old is None or spec.kind != "enum" or old.kind != "enum":
                 continue
             altered = any(
-                isinstance(op, alembic_ops.AlterColumnOp) and op.column_name == name
+                isinstance(op, alembic_ops.AlterColumnOp)
+                and op.column_name == name
                 and op.modify_type is not None
                 for op in modifies.get(table, [])
             )
             if set(spec.values or ()) != set(old.values or ()) and not altered:
                 column = metadata.tables[table].c[name]
-                modifies.setdefault(table, []).append(alembic_ops.AlterColumnOp(
-                    table, name, modify_type=column.type,
-                    existing_type=_live_type(inspector, table, name),
-                    existing_nullable=old.nullable,
-                ))
+                modifies.setdefault(table, []).append(
+                    alembic_ops.AlterColumnOp(
+                        table,
+                        name,
+                        modify_type=column.type,
+                        existing_type=_live_type(inspector, table, name),
+                        existing_nullable=old.nullable,
+                    )
+                )
 
     result = Plan()
     for unit in creates:
@@ -190,8 +195,11 @@ def _plan(connection: sa.Connection, new_definition: Definition) -> Plan:
                 check = f"ck_{table}_{op.column_name}"
                 if changes_type and check in checks:
                     unit.ops.append(alembic_ops.DropConstraintOp(conv(check), table, type_="check"))
-            if isinstance(op, alembic_ops.AlterColumnOp) and op.modify_type is not None \
-                    and dialect.name == "postgresql":
+            if (
+                isinstance(op, alembic_ops.AlterColumnOp)
+                and op.modify_type is not None
+                and dialect.name == "postgresql"
+            ):
                 new_type = op.modify_type.compile(dialect=dialect)
                 op.kw["postgresql_using"] = f'"{op.column_name}"::{new_type}'
             if isinstance(op, alembic_ops.AddColumnOp) and not op.column.nullable:
@@ -221,8 +229,10 @@ def _fixed_names(op: alembic_ops.MigrateOperation) -> alembic_ops.MigrateOperati
         op.column = sa.Column(col.name, col.type.copy(), nullable=col.nullable)
     elif isinstance(op, (alembic_ops.CreateIndexOp, alembic_ops.DropIndexOp)):
         op.index_name = conv(op.index_name)
-    elif isinstance(op, (alembic_ops.AddConstraintOp, alembic_ops.DropConstraintOp)) \
-            and op.constraint_name:
+    elif (
+        isinstance(op, (alembic_ops.AddConstraintOp, alembic_ops.DropConstraintOp))
+        and op.constraint_name
+    ):
         op.constraint_name = conv(op.constraint_name)
     return op
 
@@ -366,9 +376,11 @@ def _describe(
             if old is not None and new is not None and old.kind == new.kind == "enum":
                 added = sorted(set(new.values or ()) - set(old.values or ()))
                 removed = sorted(set(old.values or ()) - set(new.values or ()))
-                parts.append(f"change enum members of {where}"
-                             + (f": add {added}" if added else "")
-                             + (f"{',' if added else ':'} remove {removed}" if removed else ""))
+                parts.append(
+                    f"change enum members of {where}"
+                    + (f": add {added}" if added else "")
+                    + (f"{',' if added else ':'} remove {removed}" if removed else "")
+                )
                 destructive = bool(removed)
             else:
                 old_text = old.type_text() if old else _type_text(op.existing_type, dialect)
@@ -386,17 +398,24 @@ def _describe(
     elif isinstance(op, alembic_ops.DropIndexOp):
         text = f"drop index {op.index_name} on {op.table_name}"
     elif isinstance(op, alembic_ops.CreateUniqueConstraintOp):
-        text = (f"add unique constraint {op.constraint_name} on {op.table_name} "
-                f"({_columns(op.columns)})")
+        text = (
+            f"add unique constraint {op.constraint_name} on {op.table_name} "
+            f"({_columns(op.columns)})"
+        )
     elif isinstance(op, alembic_ops.CreateForeignKeyOp):
-        text = (f"add foreign key {op.constraint_name}: "
-                f"{op.source_table}({_columns(op.local_cols)}) "
-                f"-> {op.referent_table}({_columns(op.remote_cols)})")
+        text = (
+            f"add foreign key {op.constraint_name}: "
+            f"{op.source_table}({_columns(op.local_cols)}) "
+            f"-> {op.referent_table}({_columns(op.remote_cols)})"
+        )
     elif isinstance(op, alembic_ops.CreateCheckConstraintOp):
         text = f"add check constraint {op.constraint_name} on {op.table_name}"
     elif isinstance(op, alembic_ops.DropConstraintOp):
-        kind = {"foreignkey": "foreign key", "unique": "unique constraint",
-                "check": "check constraint"}.get(op.constraint_type or "", "constraint")
+        kind = {
+            "foreignkey": "foreign key",
+            "unique": "unique constraint",
+            "check": "check constraint",
+        }.get(op.constraint_type or "", "constraint")
         text = f"drop {kind} {op.constraint_name} on {op.table_name}"
     else:
         text = f"{type(op).__name__} on {getattr(op, 'table_name', '?')}"
@@ -438,7 +457,11 @@ _ROW_ERRORS = (sa.exc.IntegrityError, sa.exc.DataError)
 
 
 def apply(
-    app_db: AppDatabase, new_definition: Definition, *, allow_destructive: bool, backups_dir: Path,
+    app_db: AppDatabase,
+    new_definition: Definition,
+    *,
+    allow_destructive: bool,
+    backups_dir: Path,
     version: int,
 ) -> Plan:
     """Bring the live database to ``new_definition`` in one transaction, after a snapshot.
@@ -497,8 +520,9 @@ def apply(
                     except sa.exc.ProgrammingError as exc:
                         if getattr(exc.orig, "pgcode", None) != "42804":  # datatype_mismatch
                             raise
-                        raise Invalid(f"cannot convert the column; nothing was changed: "
-                                      f"{_reason(exc)}") from exc
+                        raise Invalid(
+                            f"cannot convert the column; nothing was changed: {_reason(exc)}"
+                        ) from exc
                     if sqlite:
                         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                         if broken:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pydal import DAL
+from pydal._globals import GLOBAL_LOCKER
 from pydal.adapters import adapters
 from pydal.adapters.mysql import MySQL
-from pydal._globals import GLOBAL_LOCKER
 from pydal.connection import ConnectionPool
 
 from services.db.pragmas import apply_sqlite_pragmas

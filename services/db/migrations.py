@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Boolean, Connection, Engine, text
 
+from alembic import command
 from services.db.engine import make_engine
 from services.db.models import metadata
 from services.db.urls import DatabaseTarget, parse_database_url
@@ -194,8 +194,10 @@ def migration_lock(target: DatabaseTarget, *, wait: float = LOCK_WAIT_SECONDS) -
             while not connection.execute(text(take), params).scalar():
                 connection.rollback()  # hold no snapshot while waiting
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"another process kept {target.render()} locked for "
-                                       f"{wait:.0f} s while migrating it")
+                    raise TimeoutError(
+                        f"another process kept {target.render()} locked for "
+                        f"{wait:.0f} s while migrating it"
+                    )
                 time.sleep(0.05)
             connection.commit()
             try:

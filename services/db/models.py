@@ -1,4 +1,7 @@
-"""SQLAlchemy 2.x models: the one definition of the main database's schema (DDL and migrations only)."""
+"""SQLAlchemy 2.x models: the one definition of the main database's schema.
+
+Used for DDL, migrations and the parity check only; rows go through PyDAL.
+"""
 
 from __future__ import annotations
 
@@ -112,7 +115,9 @@ class AppModel(TimestampMixin, Base):
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     definition: Mapped[dict] = mapped_column(JSON, nullable=False)
-    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"), nullable=False)
+    version: Mapped[int] = mapped_column(
+        Integer, default=1, server_default=text("1"), nullable=False
+    )
     owner_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("user.id", ondelete="CASCADE"), index=True, nullable=False
     )

@@ -129,7 +129,11 @@ def kind_of_sa_type(type_: sa.types.TypeEngine, family: str | None = None) -> Co
         return ColumnSpec("uuid")
     if isinstance(type_, sa.JSON) or name in ("JSON", "JSONB"):
         return ColumnSpec("json")
-    if family == "mysql" and name == "LONGTEXT" and getattr(type_, "collation", "") == "utf8mb4_bin":
+    if (
+        family == "mysql"
+        and name == "LONGTEXT"
+        and getattr(type_, "collation", "") == "utf8mb4_bin"
+    ):
         # MariaDB's JSON is LONGTEXT with a binary collation and a json_valid() CHECK.
         return ColumnSpec("json")
     if isinstance(type_, sa.DateTime):
@@ -188,7 +192,8 @@ def specs_from_metadata(metadata: sa.MetaData) -> TableSpecs:
     return specs
 
 
-# PostgreSQL reflects "col IN ('a', 'b')" as "(col)::text = ANY ((ARRAY['a'::character varying, ...".
+# PostgreSQL reflects "col IN ('a', 'b')" as
+# "(col)::text = ANY ((ARRAY['a'::character varying, ...".
 _ANY_ARRAY = re.compile(r"""^\W*(\w+)\)?::text\s*=\s*ANY\s*\(+ARRAY\[(.*)\]""", re.DOTALL)
 _IN_LIST = re.compile(r"""^\W*(\w+)\W*\s+in\s*\((.*)\)\W*$""", re.IGNORECASE | re.DOTALL)
 
@@ -326,8 +331,7 @@ def _pydal_field_spec(table: Table, fld: Field) -> ColumnSpec:
 def specs_from_pydal(db: DAL) -> TableSpecs:
     """What the PyDAL table definitions declare."""
     return {
-        name: {fld.name: _pydal_field_spec(db[name], fld) for fld in db[name]}
-        for name in db.tables
+        name: {fld.name: _pydal_field_spec(db[name], fld) for fld in db[name]} for name in db.tables
     }
 
 
@@ -376,33 +380,68 @@ def _compare(
     for table in sorted(set(left) | set(right)):
         if table not in right:
             findings.append(
-                Finding(check, table, None, "table set", f"{left_name} has table {table}",
-                        f"{right_name} has none", fix_for(table, None, "missing-right"))
+                Finding(
+                    check,
+                    table,
+                    None,
+                    "table set",
+                    f"{left_name} has table {table}",
+                    f"{right_name} has none",
+                    fix_for(table, None, "missing-right"),
+                )
             )
             continue
         if table not in left:
             findings.append(
-                Finding(check, table, None, "table set", f"{left_name} has no table {table}",
-                        f"{right_name} has it", fix_for(table, None, "missing-left"))
+                Finding(
+                    check,
+                    table,
+                    None,
+                    "table set",
+                    f"{left_name} has no table {table}",
+                    f"{right_name} has it",
+                    fix_for(table, None, "missing-left"),
+                )
             )
             continue
         lcols, rcols = left[table], right[table]
         for col in sorted(set(lcols) | set(rcols)):
             if col not in rcols:
                 findings.append(
-                    Finding(check, table, col, "column set", f"{left_name} has column {col}",
-                            f"{right_name} has none", fix_for(table, col, "missing-right"))
+                    Finding(
+                        check,
+                        table,
+                        col,
+                        "column set",
+                        f"{left_name} has column {col}",
+                        f"{right_name} has none",
+                        fix_for(table, col, "missing-right"),
+                    )
                 )
             elif col not in lcols:
                 findings.append(
-                    Finding(check, table, col, "column set", f"{left_name} has no column {col}",
-                            f"{right_name} has it", fix_for(table, col, "missing-left"))
+                    Finding(
+                        check,
+                        table,
+                        col,
+                        "column set",
+                        f"{left_name} has no column {col}",
+                        f"{right_name} has it",
+                        fix_for(table, col, "missing-left"),
+                    )
                 )
             else:
                 for aspect, lv, rv in _aspects(lcols[col], rcols[col]):
                     findings.append(
-                        Finding(check, table, col, aspect, f"{left_name} says {lv}",
-                                f"{right_name} says {rv}", fix_for(table, col, aspect))
+                        Finding(
+                            check,
+                            table,
+                            col,
+                            aspect,
+                            f"{left_name} says {lv}",
+                            f"{right_name} says {rv}",
+                            fix_for(table, col, aspect),
+                        )
                     )
     return findings
 
@@ -413,12 +452,18 @@ def compare_models_to_pydal(metadata: sa.MetaData, db: DAL) -> list[Finding]:
 
     def fix(table: str, col: str | None, aspect: str) -> str:
         if col is None:
-            return (f"define table {table!r} in services/db/tables.py"
-                    if aspect == "missing-right" else f"remove PyDAL table {table!r} or add a model")
+            return (
+                f"define table {table!r} in services/db/tables.py"
+                if aspect == "missing-right"
+                else f"remove PyDAL table {table!r} or add a model"
+            )
         if aspect == "missing-right":
             return f"add Field({col!r}, ...) to PyDAL table {table!r}"
         if aspect == "missing-left":
-            return f"remove Field {col!r} from PyDAL table {table!r}, or add it to the model and migrate"
+            return (
+                f"remove Field {col!r} from PyDAL table {table!r}, "
+                "or add it to the model and migrate"
+            )
         return f"make PyDAL field {table}.{col} match the model ({aspect})"
 
     findings = _compare("models-vs-pydal", models, pydal, "model", "PyDAL", fix)
@@ -428,20 +473,34 @@ def compare_models_to_pydal(metadata: sa.MetaData, db: DAL) -> list[Finding]:
             if other is None:
                 continue
             if spec.kind in _NEEDS_KIND_TYPE and other.stock_pydal_type:
-                findings.append(Finding(
-                    "models-vs-pydal", table, col, "storage format",
-                    f"model stores {spec.kind} the SQLAlchemy way",
-                    f"PyDAL uses its stock {spec.kind!r} type, which stores it differently",
-                    f"use {_FACTORY[spec.kind]} for {table}.{col}",
-                ))
-            if spec.python_default and not spec.nullable and not spec.server_default \
-                    and not other.python_default:
-                findings.append(Finding(
-                    "models-vs-pydal", table, col, "Python-side default",
-                    "model fills it in Python (NOT NULL, no server default)",
-                    "PyDAL field has no default, so every PyDAL insert without it fails",
-                    f"give PyDAL field {table}.{col} the model's default",
-                ))
+                findings.append(
+                    Finding(
+                        "models-vs-pydal",
+                        table,
+                        col,
+                        "storage format",
+                        f"model stores {spec.kind} the SQLAlchemy way",
+                        f"PyDAL uses its stock {spec.kind!r} type, which stores it differently",
+                        f"use {_FACTORY[spec.kind]} for {table}.{col}",
+                    )
+                )
+            if (
+                spec.python_default
+                and not spec.nullable
+                and not spec.server_default
+                and not other.python_default
+            ):
+                findings.append(
+                    Finding(
+                        "models-vs-pydal",
+                        table,
+                        col,
+                        "Python-side default",
+                        "model fills it in Python (NOT NULL, no server default)",
+                        "PyDAL field has no default, so every PyDAL insert without it fails",
+                        f"give PyDAL field {table}.{col} the model's default",
+                    )
+                )
     return findings
 
 
@@ -451,11 +510,16 @@ def compare_database_to_pydal(connection: sa.Connection, db: DAL) -> list[Findin
 
     def fix(table: str, col: str | None, aspect: str) -> str:
         if col is None:
-            return ("migrate the database (python -m app migrate) or drop the PyDAL table"
-                    if aspect == "missing-left" else f"define PyDAL table {table!r}")
+            return (
+                "migrate the database (python -m app migrate) or drop the PyDAL table"
+                if aspect == "missing-left"
+                else f"define PyDAL table {table!r}"
+            )
         if aspect == "missing-left":
-            return (f"queries on {table}.{col} fail with 'no such column': "
-                    "migrate the database or remove the field")
+            return (
+                f"queries on {table}.{col} fail with 'no such column': "
+                "migrate the database or remove the field"
+            )
         if aspect == "missing-right":
             return f"add Field({col!r}, ...) to PyDAL table {table!r}"
         return f"make PyDAL field {table}.{col} match the database ({aspect}), or migrate"
@@ -463,14 +527,22 @@ def compare_database_to_pydal(connection: sa.Connection, db: DAL) -> list[Findin
     findings = _compare("database-vs-pydal", live, pydal, "database", "PyDAL", fix)
     for table, cols in live.items():
         for col, spec in cols.items():
-            if col not in pydal.get(table, {col: None}) and not spec.nullable \
-                    and not spec.server_default:
-                findings.append(Finding(
-                    "database-vs-pydal", table, col, "insertability",
-                    "database column is NOT NULL with no server default",
-                    "PyDAL does not know the column, so every PyDAL insert fails",
-                    f"add Field({col!r}, ..., default=...) to PyDAL table {table!r}",
-                ))
+            if (
+                col not in pydal.get(table, {col: None})
+                and not spec.nullable
+                and not spec.server_default
+            ):
+                findings.append(
+                    Finding(
+                        "database-vs-pydal",
+                        table,
+                        col,
+                        "insertability",
+                        "database column is NOT NULL with no server default",
+                        "PyDAL does not know the column, so every PyDAL insert fails",
+                        f"add Field({col!r}, ..., default=...) to PyDAL table {table!r}",
+                    )
+                )
     return findings
 
 
@@ -484,8 +556,11 @@ def compare_models_to_database(metadata: sa.MetaData, connection: sa.Connection)
 
     context = MigrationContext.configure(
         connection,
-        opts={"compare_type": True, "compare_server_default": compare_server_default,
-              "target_metadata": metadata},
+        opts={
+            "compare_type": True,
+            "compare_server_default": compare_server_default,
+            "target_metadata": metadata,
+        },
     )
     findings = [_diff_finding(diff) for diff in _flatten(compare_metadata(context, metadata))]
     # compare_metadata does not see enum members; compare those from reflection.
@@ -493,14 +568,23 @@ def compare_models_to_database(metadata: sa.MetaData, connection: sa.Connection)
     for table, cols in models.items():
         for col, spec in cols.items():
             other = live.get(table, {}).get(col)
-            if spec.kind == "enum" and other is not None and other.kind == "enum" \
-                    and set(spec.values or ()) != set(other.values or ()):
-                findings.append(Finding(
-                    "models-vs-migrations", table, col, "enum members",
-                    f"model says {sorted(spec.values or ())}",
-                    f"migrated database says {sorted(other.values or ())}",
-                    "write a revision that alters the enum (autogenerate does not see members)",
-                ))
+            if (
+                spec.kind == "enum"
+                and other is not None
+                and other.kind == "enum"
+                and set(spec.values or ()) != set(other.values or ())
+            ):
+                findings.append(
+                    Finding(
+                        "models-vs-migrations",
+                        table,
+                        col,
+                        "enum members",
+                        f"model says {sorted(spec.values or ())}",
+                        f"migrated database says {sorted(other.values or ())}",
+                        "write a revision that alters the enum (autogenerate does not see members)",
+                    )
+                )
     return findings
 
 
@@ -517,28 +601,56 @@ def _diff_finding(diff: tuple) -> Finding:
     fix = "autogenerate a revision (alembic revision --autogenerate) and review it"
     if op in ("add_table", "remove_table"):
         table = diff[1].name
-        side = ("model has it", "migrations do not create it") if op == "add_table" \
+        side = (
+            ("model has it", "migrations do not create it")
+            if op == "add_table"
             else ("model has none", "migrations create it")
+        )
         return Finding("models-vs-migrations", table, None, "table set", *side, fix)
     if op in ("add_column", "remove_column"):
         table, column = diff[2], diff[3]
-        side = ("model has it", "migrated database has none") if op == "add_column" \
+        side = (
+            ("model has it", "migrated database has none")
+            if op == "add_column"
             else ("model has none", "migrated database has it")
+        )
         return Finding("models-vs-migrations", table, column.name, "column set", *side, fix)
     if op.startswith("modify_"):
         table, column = diff[2], diff[3]
-        aspect = {"modify_type": "type", "modify_nullable": "nullability",
-                  "modify_default": "server default", "modify_comment": "comment"}.get(op, op)
-        return Finding("models-vs-migrations", table, column, aspect,
-                       f"model says {diff[6]!r}", f"migrated database says {diff[5]!r}", fix)
-    if op in ("add_index", "remove_index", "add_constraint", "remove_constraint",
-              "add_fk", "remove_fk"):
+        aspect = {
+            "modify_type": "type",
+            "modify_nullable": "nullability",
+            "modify_default": "server default",
+            "modify_comment": "comment",
+        }.get(op, op)
+        return Finding(
+            "models-vs-migrations",
+            table,
+            column,
+            aspect,
+            f"model says {diff[6]!r}",
+            f"migrated database says {diff[5]!r}",
+            fix,
+        )
+    if op in (
+        "add_index",
+        "remove_index",
+        "add_constraint",
+        "remove_constraint",
+        "add_fk",
+        "remove_fk",
+    ):
         obj = diff[1]
-        table = getattr(getattr(obj, "table", None), "name", None) or getattr(obj, "parent", obj).name
+        table = (
+            getattr(getattr(obj, "table", None), "name", None) or getattr(obj, "parent", obj).name
+        )
         cols = ",".join(c.name for c in getattr(obj, "columns", [])) or None
         what = op.split("_", 1)[1]
-        side = (f"model has {what} {obj.name}", "migrated database lacks it") \
-            if op.startswith("add") else (f"model lacks {what} {obj.name}", "migrated database has it")
+        side = (
+            (f"model has {what} {obj.name}", "migrated database lacks it")
+            if op.startswith("add")
+            else (f"model lacks {what} {obj.name}", "migrated database has it")
+        )
         return Finding("models-vs-migrations", table, cols, what, *side, fix)
     return Finding("models-vs-migrations", "?", None, op, repr(diff), "", fix)
 
@@ -583,8 +695,9 @@ def _equal(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _row_values(table: sa.Table, specs: dict[str, ColumnSpec], n: int,
-                parents: dict[str, list[Any]]) -> dict[str, Any]:
+def _row_values(
+    table: sa.Table, specs: dict[str, ColumnSpec], n: int, parents: dict[str, list[Any]]
+) -> dict[str, Any]:
     values = {}
     for col in table.columns:
         spec = specs[col.name]
@@ -627,33 +740,58 @@ def round_trip(metadata: sa.MetaData, engine: sa.Engine, db: DAL) -> list[Findin
             db.commit()
         except Exception as exc:  # noqa: BLE001 - report the failing insert as a finding
             db.rollback()
-            findings.append(Finding("round-trip", table.name, None, "PyDAL insert",
-                                    "SQLAlchemy inserts a full row", f"PyDAL insert failed: {exc}",
-                                    "make the PyDAL table match the database"))
+            findings.append(
+                Finding(
+                    "round-trip",
+                    table.name,
+                    None,
+                    "PyDAL insert",
+                    "SQLAlchemy inserts a full row",
+                    f"PyDAL insert failed: {exc}",
+                    "make the PyDAL table match the database",
+                )
+            )
             continue
         for col, value in sa_row.items():
             if col in pdt.fields:
                 rows = db(pdt[key] == sa_row[key]).select(pdt[col])
                 got = rows[0][col] if rows else "<no row>"
                 if not _equal(got, value):
-                    findings.append(Finding(
-                        "round-trip", table.name, col, "value written by SQLAlchemy",
-                        f"SQLAlchemy wrote {value!r}", f"PyDAL read {got!r}",
-                        f"give {table.name}.{col} a PyDAL type that decodes SQLAlchemy's storage "
-                        f"({_FACTORY.get(specs[table.name][col].kind, 'a matching type')})"))
+                    findings.append(
+                        Finding(
+                            "round-trip",
+                            table.name,
+                            col,
+                            "value written by SQLAlchemy",
+                            f"SQLAlchemy wrote {value!r}",
+                            f"PyDAL read {got!r}",
+                            f"give {table.name}.{col} a PyDAL type that decodes "
+                            "SQLAlchemy's storage "
+                            f"({_FACTORY.get(specs[table.name][col].kind, 'a matching type')})",
+                        )
+                    )
         with engine.connect() as conn:
             got_row = conn.execute(sa.select(table).where(table.c[key] == pd_row[key])).first()
         for col, value in pd_row.items():
             got = getattr(got_row, col) if got_row is not None else "<no row>"
             if not _equal(got, value):
-                findings.append(Finding(
-                    "round-trip", table.name, col, "value written by PyDAL",
-                    f"PyDAL wrote {value!r}", f"SQLAlchemy read {got!r}",
-                    f"give {table.name}.{col} a PyDAL type that encodes SQLAlchemy's storage "
-                    f"({_FACTORY.get(specs[table.name][col].kind, 'a matching type')})"))
+                findings.append(
+                    Finding(
+                        "round-trip",
+                        table.name,
+                        col,
+                        "value written by PyDAL",
+                        f"PyDAL wrote {value!r}",
+                        f"SQLAlchemy read {got!r}",
+                        f"give {table.name}.{col} a PyDAL type that encodes SQLAlchemy's storage "
+                        f"({_FACTORY.get(specs[table.name][col].kind, 'a matching type')})",
+                    )
+                )
         # One connection for all of this table's equality queries (NullPool would reconnect).
         with engine.connect() as conn:
-            findings += _equality_findings(table, specs[table.name], key, (sa_row, pd_row), db, conn)
+            findings += _equality_findings(
+                table, specs[table.name], key, (sa_row, pd_row), db, conn
+            )
         db.commit()
         parents.update({f"{table.name}.{key}": [sa_row[key], pd_row[key]]})
         for col in table.columns:
@@ -670,17 +808,24 @@ def _equality_findings(table, specs, key, rows, db, conn) -> list[Finding]:
             if col not in pdt.fields or specs[col].kind in ("json", "float"):
                 continue  # equality on JSON and float columns is not portable SQL
             found_pd = {r[key] for r in db(pdt[col] == value).select(pdt[key])}
-            found_sa = {r[0] for r in conn.execute(
-                sa.select(table.c[key]).where(table.c[col] == value))}
+            found_sa = {
+                r[0] for r in conn.execute(sa.select(table.c[key]).where(table.c[col] == value))
+            }
             norm = lambda ids: {str(i).replace("-", "") for i in ids}  # noqa: E731
             if norm(found_pd) != norm(found_sa) or not found_sa:
                 same = "same" if norm(found_pd) == norm(found_sa) else "different"
-                findings.append(Finding(
-                    "round-trip", table.name, col, "equality query",
-                    f"SQLAlchemy finds {len(found_sa)} row(s) for {value!r}",
-                    f"PyDAL finds {len(found_pd)} ({same} rows)",
-                    f"make {table.name}.{col}'s PyDAL encoder write the SQLAlchemy form "
-                    f"({_FACTORY.get(specs[col].kind, 'a matching type')})"))
+                findings.append(
+                    Finding(
+                        "round-trip",
+                        table.name,
+                        col,
+                        "equality query",
+                        f"SQLAlchemy finds {len(found_sa)} row(s) for {value!r}",
+                        f"PyDAL finds {len(found_pd)} ({same} rows)",
+                        f"make {table.name}.{col}'s PyDAL encoder write the SQLAlchemy form "
+                        f"({_FACTORY.get(specs[col].kind, 'a matching type')})",
+                    )
+                )
     return findings
 
 

@@ -68,7 +68,7 @@ def insert_rows(db: DAL, table: Table, rows: list[dict[str, Any]]) -> None:
     head = f"INSERT INTO {table._rname} ({','.join(f._rname for f in fields)}) VALUES "
     names = [f.name for f in fields]
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        part = rows[start:start + ROWS_PER_STATEMENT]
+        part = rows[start : start + ROWS_PER_STATEMENT]
         params: list[Any] = []
         for row in part:
             for name, bind in zip(names, binders, strict=True):
@@ -80,8 +80,10 @@ def insert_rows(db: DAL, table: Table, rows: list[dict[str, Any]]) -> None:
 def _key_sql(db: DAL, table: Table, key: dict[str, Any]) -> tuple[str, list[Any]]:
     mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
     where = " AND ".join(f"{table[name]._rname} = {mark}" for name in key)
-    params = [v if v is None or (bind := _binder(table[name])) is None else bind(v)
-              for name, v in key.items()]
+    params = [
+        v if v is None or (bind := _binder(table[name])) is None else bind(v)
+        for name, v in key.items()
+    ]
     return where, params
 
 
@@ -94,11 +96,14 @@ def update_row(db: DAL, table: Table, key: dict[str, Any], values: dict[str, Any
     """
     mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
     sets = ",".join(f"{table[name]._rname} = {mark}" for name in values)
-    params = [v if v is None or (bind := _binder(table[name])) is None else bind(v)
-              for name, v in values.items()]
+    params = [
+        v if v is None or (bind := _binder(table[name])) is None else bind(v)
+        for name, v in values.items()
+    ]
     where, key_params = _key_sql(db, table, key)
-    db.executesql(f"UPDATE {table._rname} SET {sets} WHERE {where}",
-                  placeholders=params + key_params)
+    db.executesql(
+        f"UPDATE {table._rname} SET {sets} WHERE {where}", placeholders=params + key_params
+    )
 
 
 def delete_row(db: DAL, table: Table, key: dict[str, Any]) -> None:
@@ -117,19 +122,31 @@ def as_dicts(rows: list, fields: list, colnames: list, cacheable: bool = False) 
     """A PyDAL select ``processor``: records straight to dicts of decoded values.
 
     PyDAL's own parse builds a Row per record through a generic per-value dispatch (1.3 ms of
-    a 50-row page); the query is still PyDAL's. select_in and select_ordered decode with it too. For fields whose values the driver hands back
-    as they are stored (UUID, datetime, boolean and JSON kinds decode; strings, text and
-    numbers pass through).
+    a 50-row page); the query is still PyDAL's. select_in and select_ordered decode with it
+    too. Fields whose values the driver hands back as they are stored pass through (strings,
+    text and numbers); UUID, datetime, boolean and JSON kinds decode.
     """
     names = [f.name for f in fields]
     readers = [_reader(f) for f in fields]
-    return [{name: (value if read is None or value is None else read(value))
-             for name, read, value in zip(names, readers, record, strict=True)}
-            for record in rows]
+    return [
+        {
+            name: (value if read is None or value is None else read(value))
+            for name, read, value in zip(names, readers, record, strict=True)
+        }
+        for record in rows
+    ]
 
 
-def select_in(db: DAL, table: Table, fields: list, column, values: list, *,
-              where: dict | None = None, lock: bool = False) -> list[dict[str, Any]]:
+def select_in(
+    db: DAL,
+    table: Table,
+    fields: list,
+    column,
+    values: list,
+    *,
+    where: dict | None = None,
+    lock: bool = False,
+) -> list[dict[str, Any]]:
     """Rows whose ``column`` is one of ``values`` (and each ``where`` field equals its value),
     as dicts of the fields' decoded values.
 
@@ -142,23 +159,33 @@ def select_in(db: DAL, table: Table, fields: list, column, values: list, *,
     mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
     where = where or {}
     conditions = [f"{table[name]._rname} = {mark}" for name in where]
-    fixed = [v if (bind := _binder(table[name])) is None else bind(v)
-             for name, v in where.items()]
+    fixed = [v if (bind := _binder(table[name])) is None else bind(v) for name, v in where.items()]
     bind = _binder(column)
     suffix = " FOR UPDATE" if lock and db._adapter.dbengine != "sqlite" else ""
-    head = (f"SELECT {','.join(f._rname for f in fields)} FROM {table._rname} WHERE "
-            + "".join(c + " AND " for c in conditions) + f"{column._rname} IN ")
+    head = (
+        f"SELECT {','.join(f._rname for f in fields)} FROM {table._rname} WHERE "
+        + "".join(c + " AND " for c in conditions)
+        + f"{column._rname} IN "
+    )
     out: list[dict[str, Any]] = []
     for start in range(0, len(values), ROWS_PER_STATEMENT):
-        part = values[start:start + ROWS_PER_STATEMENT]
+        part = values[start : start + ROWS_PER_STATEMENT]
         params = fixed + [v if bind is None else bind(v) for v in part]
         sql = head + "(" + ",".join([mark] * len(part)) + ")" + suffix
         out += as_dicts(db.executesql(sql, placeholders=params), fields, [])
     return out
 
 
-def select_ordered(db: DAL, table: Table, fields: list, conditions: list[tuple], order_by,
-                   limit: int, *, filter_only: tuple = ()) -> list[dict[str, Any]]:
+def select_ordered(
+    db: DAL,
+    table: Table,
+    fields: list,
+    conditions: list[tuple],
+    order_by,
+    limit: int,
+    *,
+    filter_only: tuple = (),
+) -> list[dict[str, Any]]:
     """Up to ``limit`` rows matching every (field, operator, value) condition, ordered by
     ``order_by``, as dicts of decoded values (bound parameters, as in select_in).
 
@@ -185,6 +212,8 @@ def select_ordered(db: DAL, table: Table, fields: list, conditions: list[tuple],
             params.append(encode(value))
         else:
             raise ValueError(f"unsupported operator {operator!r}")
-    sql = (f"SELECT {','.join(f._rname for f in fields)} FROM {table._rname} WHERE "
-           f"{' AND '.join(clauses) or '1=1'} ORDER BY {order_by._rname} LIMIT {int(limit)}")
+    sql = (
+        f"SELECT {','.join(f._rname for f in fields)} FROM {table._rname} WHERE "
+        f"{' AND '.join(clauses) or '1=1'} ORDER BY {order_by._rname} LIMIT {int(limit)}"
+    )
     return as_dicts(db.executesql(sql, placeholders=params), fields, [])

@@ -45,11 +45,20 @@ def drop_database(target: DatabaseTarget) -> None:
                 # App databases of this main database sit beside it on the server (see
                 # services/appdb/store.py): drop them with it.
                 prefix = target.sa_url.database.replace("_", r"\_") + r"\_\_%"
-                apps = conn.execute(text("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
-                                         "WHERE SCHEMA_NAME LIKE :p"), {"p": prefix}).scalars().all()
+                apps = (
+                    conn.execute(
+                        text(
+                            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
+                            "WHERE SCHEMA_NAME LIKE :p"
+                        ),
+                        {"p": prefix},
+                    )
+                    .scalars()
+                    .all()
+                )
+                preparer = engine.dialect.identifier_preparer
                 for app in apps:
-                    conn.execute(text(
-                        f"DROP DATABASE IF EXISTS {engine.dialect.identifier_preparer.quote(app)}"))
+                    conn.execute(text(f"DROP DATABASE IF EXISTS {preparer.quote(app)}"))
             quoted = engine.dialect.identifier_preparer.quote(target.sa_url.database)
             force = " WITH (FORCE)" if target.family == "postgresql" else ""
             conn.execute(text(f"DROP DATABASE IF EXISTS {quoted}{force}"))

@@ -84,6 +84,7 @@ def define_tables(db: DAL, family: str) -> None:
 
     define_sync_tables(db, family)
 
+
 def define_sync_tables(db: DAL, family: str, rname=None) -> None:
     """Define the change-feed tables (services/db/models.py SyncRow, SyncCounter, SyncOperation).
 

@@ -134,5 +134,9 @@ def enum_type(family: str, values: Sequence[str]) -> KindType:
         return str(value)
 
     return KindType(
-        "enum", type="string", encoder=_none_passes(encode), decoder=_none_passes(str), values=values
+        "enum",
+        type="string",
+        encoder=_none_passes(encode),
+        decoder=_none_passes(str),
+        values=values,
     )

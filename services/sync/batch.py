@@ -39,8 +39,13 @@ STALE = "stale"
 CLOCK_SKEW = "clock_skew"
 FORBIDDEN = "forbidden"
 RETRY = "A concurrent write touched the same rows; send the batch again"
-_RETRYABLE = ("IntegrityError", "TransactionRollbackError", "DeadlockDetected",
-              "SerializationFailure", "LockNotAvailable")
+_RETRYABLE = (
+    "IntegrityError",
+    "TransactionRollbackError",
+    "DeadlockDetected",
+    "SerializationFailure",
+    "LockNotAvailable",
+)
 _MYSQL_RETRYABLE = (1205, 1213)  # lock wait timeout, deadlock
 
 
@@ -88,21 +93,27 @@ def parse(scope: Scope, request: SyncRequest, table_name) -> list[_Op]:
     for i, raw in enumerate(request.operations):
         loc = ["body", "operations", i]
         if raw.id in seen:
-            problems.append(problem([*loc, "id"], "operation id used twice in one batch",
-                                    "duplicate"))
+            problems.append(
+                problem([*loc, "id"], "operation id used twice in one batch", "duplicate")
+            )
         seen.add(raw.id)
         name = table_name(raw.table)
         table = scope.tables.get(name) if name is not None else None
         if table is None:
-            problems.append(problem([*loc, "table"], f"unknown table {raw.table!r} in this scope",
-                                    "unknown_table"))
+            problems.append(
+                problem(
+                    [*loc, "table"], f"unknown table {raw.table!r} in this scope", "unknown_table"
+                )
+            )
             continue
-        row_id, state, found = table.parse(raw.operation != OperationKind.DELETE, raw.data,
-                                           [*loc, "data"])
+        row_id, state, found = table.parse(
+            raw.operation != OperationKind.DELETE, raw.data, [*loc, "data"]
+        )
         problems += found
         ts = to_naive_utc(raw.timestamp)
-        ops.append(_Op(raw.id, raw.operation, table, row_id, state,
-                       Version(ts, request.client_id, raw.id)))
+        ops.append(
+            _Op(raw.id, raw.operation, table, row_id, state, Version(ts, request.client_id, raw.id))
+        )
     if problems:
         raise RowInvalid(problems, "invalid sync batch")
     return ops
@@ -124,11 +135,20 @@ def apply(scope: Scope, client_id: str, ops: Sequence[_Op]) -> tuple[list[str], 
                 continue
             outcomes[op.id] = _apply_one(batch, op)
         _flush(batch)
-        insert_rows(db, db.sync_operation, [
-            {"user_id": scope.user_id, "client_id": client_id, "op_id": op_id,
-             "outcome": outcome, "created_at": batch.now}
-            for op_id, outcome in outcomes.items()
-        ])
+        insert_rows(
+            db,
+            db.sync_operation,
+            [
+                {
+                    "user_id": scope.user_id,
+                    "client_id": client_id,
+                    "op_id": op_id,
+                    "outcome": outcome,
+                    "created_at": batch.now,
+                }
+                for op_id, outcome in outcomes.items()
+            ],
+        )
     except Exception as exc:
         if _retryable(exc):
             raise Conflict(RETRY) from None
@@ -140,8 +160,9 @@ def apply(scope: Scope, client_id: str, ops: Sequence[_Op]) -> tuple[list[str], 
         if outcome == APPLIED:
             applied.append(op.id)
         else:
-            conflicts.append({"operation_id": op.id, "reason": outcome, "table": op.table,
-                              "row_id": op.row_id})
+            conflicts.append(
+                {"operation_id": op.id, "reason": outcome, "table": op.table, "row_id": op.row_id}
+            )
     _attach_server_rows(scope, conflicts)
     return applied, conflicts
 
@@ -155,8 +176,14 @@ def _retryable(exc: Exception) -> bool:
 
 def _processed(db: DAL, user_id: uuid.UUID, client_id: str, op_ids: list[str]) -> dict[str, str]:
     table = db.sync_operation
-    found = select_in(db, table, [table.op_id, table.outcome], table.op_id, op_ids,
-                      where={"user_id": user_id, "client_id": client_id})
+    found = select_in(
+        db,
+        table,
+        [table.op_id, table.outcome],
+        table.op_id,
+        op_ids,
+        where={"user_id": user_id, "client_id": client_id},
+    )
     return {r["op_id"]: r["outcome"] for r in found}
 
 
@@ -230,8 +257,9 @@ def _flush(batch: _Batch) -> None:
         table.flush()
     feed.record(batch.scope.db, list(batch.pending.values()))
     for key, change in batch.pending.items():
-        batch.entries[key] = Entry(change.tbl, change.row_id, 0, change.deleted, change.version,
-                                   change.owner_id)
+        batch.entries[key] = Entry(
+            change.tbl, change.row_id, 0, change.deleted, change.version, change.owner_id
+        )
     batch.pending = {}
 
 
@@ -269,12 +297,22 @@ def changes(scope: Scope, cursor: str | None, limit: int) -> dict[str, Any]:
     out = []
     for entry in found:
         data = None if entry.deleted else rows.get((entry.tbl, entry.row_id))
-        out.append({
-            "seq": entry.seq, "table": scope.prefix + entry.tbl, "id": str(entry.row_id),
-            "operation": "DELETE" if data is None else "UPSERT", "data": data,
-            "timestamp": entry.version.ts.isoformat() + "Z", "client_id": entry.version.client_id,
-            "operation_id": entry.version.op_id,
-        })
+        out.append(
+            {
+                "seq": entry.seq,
+                "table": scope.prefix + entry.tbl,
+                "id": str(entry.row_id),
+                "operation": "DELETE" if data is None else "UPSERT",
+                "data": data,
+                "timestamp": entry.version.ts.isoformat() + "Z",
+                "client_id": entry.version.client_id,
+                "operation_id": entry.version.op_id,
+            }
+        )
     last = found[-1].seq if found else after
-    return {"changes": out, "cursor": feed.encode_cursor(epoch, last), "has_more": has_more,
-            "reset": reset}
+    return {
+        "changes": out,
+        "cursor": feed.encode_cursor(epoch, last),
+        "has_more": has_more,
+        "reset": reset,
+    }

@@ -127,8 +127,14 @@ _ENTRY_FIELDS = ("tbl", "row_id", "seq", "deleted", "ts", "client_id", "op_id", 
 
 
 def _entry(row: Row | dict) -> Entry:
-    return Entry(row["tbl"], row["row_id"], row["seq"], bool(row["deleted"]),
-                 Version(row["ts"], row["client_id"], row["op_id"]), row["owner_id"])
+    return Entry(
+        row["tbl"],
+        row["row_id"],
+        row["seq"],
+        bool(row["deleted"]),
+        Version(row["ts"], row["client_id"], row["op_id"]),
+        row["owner_id"],
+    )
 
 
 def begin_write(db: DAL) -> None:
@@ -143,8 +149,9 @@ def begin_write(db: DAL) -> None:
         adapter.execute("BEGIN IMMEDIATE")
 
 
-def entries(db: DAL, tbl: str, row_ids: Iterable[uuid.UUID], *, lock: bool = False
-            ) -> dict[uuid.UUID, Entry]:
+def entries(
+    db: DAL, tbl: str, row_ids: Iterable[uuid.UUID], *, lock: bool = False
+) -> dict[uuid.UUID, Entry]:
     """The entries of these rows, by row id.
 
     ``lock`` holds them (SELECT ... FOR UPDATE) until the transaction ends, so two batches
@@ -153,13 +160,15 @@ def entries(db: DAL, tbl: str, row_ids: Iterable[uuid.UUID], *, lock: bool = Fal
     """
     table = db.sync_row
     fields = [table[name] for name in _ENTRY_FIELDS]
-    found = select_in(db, table, fields, table.row_id, list(dict.fromkeys(row_ids)),
-                      where={"tbl": tbl}, lock=lock)
+    found = select_in(
+        db, table, fields, table.row_id, list(dict.fromkeys(row_ids)), where={"tbl": tbl}, lock=lock
+    )
     return {r["row_id"]: _entry(r) for r in found}
 
 
-def after(db: DAL, tbls: Iterable[str], seq: int, limit: int,
-          owner_id: uuid.UUID | None = None) -> list[Entry]:
+def after(
+    db: DAL, tbls: Iterable[str], seq: int, limit: int, owner_id: uuid.UUID | None = None
+) -> list[Entry]:
     """Up to ``limit`` entries numbered above ``seq``, in order (one statement: one snapshot)."""
     table = db.sync_row
     conditions = [(table.seq, ">", seq), (table.tbl, "in", list(tbls))]
@@ -167,8 +176,9 @@ def after(db: DAL, tbls: Iterable[str], seq: int, limit: int,
         conditions.append((table.owner_id, "=", owner_id))
     fields = [table[name] for name in _ENTRY_FIELDS]
     # The seq (or owner_id, seq) index gives the order; tbl only filters (see select_ordered).
-    found = select_ordered(db, table, fields, conditions, table.seq, limit,
-                           filter_only=(table.tbl,))
+    found = select_ordered(
+        db, table, fields, conditions, table.seq, limit, filter_only=(table.tbl,)
+    )
     return [_entry(r) for r in found]
 
 
@@ -196,8 +206,11 @@ def record(db: DAL, changes: list[Change]) -> None:
     new: list[dict] = []
     for offset, change in enumerate(changes):
         values = {
-            "seq": first + offset, "deleted": change.deleted, "ts": change.version.ts,
-            "client_id": change.version.client_id, "op_id": change.version.op_id,
+            "seq": first + offset,
+            "deleted": change.deleted,
+            "ts": change.version.ts,
+            "client_id": change.version.client_id,
+            "op_id": change.version.op_id,
             "owner_id": change.owner_id,
         }
         if change.exists:
@@ -207,8 +220,15 @@ def record(db: DAL, changes: list[Change]) -> None:
     insert_rows(db, table, new)
 
 
-def touch(db: DAL, tbl: str, row_id: uuid.UUID, *, owner_id: uuid.UUID | None = None,
-          deleted: bool = False, new: bool = False) -> None:
+def touch(
+    db: DAL,
+    tbl: str,
+    row_id: uuid.UUID,
+    *,
+    owner_id: uuid.UUID | None = None,
+    deleted: bool = False,
+    new: bool = False,
+) -> None:
     """Record one REST write of a row (``new``: the row was just created, with a fresh id)."""
     entry = None if new else entries(db, tbl, [row_id]).get(row_id)
     version = local_version()
@@ -238,8 +258,7 @@ def renumber(db: DAL, query, *, deleted: bool | None = None) -> int:
     values = {"seq": table.seq + shift}
     if deleted:
         version = local_version()
-        values.update(deleted=True, ts=version.ts, client_id=version.client_id,
-                      op_id=version.op_id)
+        values.update(deleted=True, ts=version.ts, client_id=version.client_id, op_id=version.op_id)
     db(query).update(**values)
     allocate(db, stats[high] - stats[low])  # the counter now covers the whole block
     return stats[count]
@@ -265,10 +284,13 @@ def register_new_rows(db: DAL, tbl: str, table, *, owner_id: uuid.UUID | None = 
     version = local_version()
     t_id, t_created = f"t.{table.id._rname}", f"t.{table.created_at._rname}"
     values = [
-        rep(tbl, "string"), t_id,
+        rep(tbl, "string"),
+        t_id,
         f"{first - 1} + ROW_NUMBER() OVER (ORDER BY {t_created}, {t_id})",
-        rep(False, feed.deleted.type), rep(version.ts, feed.ts.type),
-        rep(version.client_id, "string"), rep(version.op_id, "string"),
+        rep(False, feed.deleted.type),
+        rep(version.ts, feed.ts.type),
+        rep(version.client_id, "string"),
+        rep(version.op_id, "string"),
         rep(owner_id, feed.owner_id.type),
     ]
     columns = ("tbl", "row_id", "seq", "deleted", "ts", "client_id", "op_id", "owner_id")

@@ -57,8 +57,12 @@ class SyncRequest(BaseModel):
         description="The database to sync: 'items' or 'models/{model_id}'. Optional when the "
         "operations name their tables; a batch writes to one database only.",
     )
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT,
-                       description="The most changes to return; has_more says if there are more.")
+    limit: int = Field(
+        default=DEFAULT_LIMIT,
+        ge=1,
+        le=MAX_LIMIT,
+        description="The most changes to return; has_more says if there are more.",
+    )
 
 
 class SyncConflict(BaseModel):
@@ -90,6 +94,8 @@ class SyncResponse(BaseModel):
     changes: list[SyncChange]
     cursor: str
     has_more: bool
-    reset: bool = Field(description="True when the cursor was from an earlier epoch of the feed "
-                        "(a recreated database or a schema change): drop local copies and take "
-                        "these changes as everything there is.")
+    reset: bool = Field(
+        description="True when the cursor was from an earlier epoch of the feed "
+        "(a recreated database or a schema change): drop local copies and take "
+        "these changes as everything there is."
+    )

@@ -42,36 +42,46 @@ def _choose_scope(request: SyncRequest) -> str:
     problems = []
     for i, scope in enumerate(scopes):
         if scope is None:
-            problems.append(problem(["body", "operations", i, "table"],
-                                    "a table is 'items' or 'models/<model_id>/<entity>'",
-                                    "unknown_table"))
+            problems.append(
+                problem(
+                    ["body", "operations", i, "table"],
+                    "a table is 'items' or 'models/<model_id>/<entity>'",
+                    "unknown_table",
+                )
+            )
         elif scope != chosen:
-            problems.append(problem(["body", "operations", i, "table"],
-                                    f"a batch writes to one database; this one is {chosen!r}",
-                                    "mixed_scope"))
+            problems.append(
+                problem(
+                    ["body", "operations", i, "table"],
+                    f"a batch writes to one database; this one is {chosen!r}",
+                    "mixed_scope",
+                )
+            )
     if problems:
         raise RowInvalid(problems, "invalid sync batch")
     return chosen
 
 
-def sync(*, db: DAL, settings: Settings, user_id: uuid.UUID, superuser: bool,
-         request: SyncRequest) -> dict[str, Any]:
+def sync(
+    *, db: DAL, settings: Settings, user_id: uuid.UUID, superuser: bool, request: SyncRequest
+) -> dict[str, Any]:
     """Apply the batch and answer with the changes after the client's cursor."""
     chosen = _choose_scope(request)
     if chosen == ITEMS:
         scope = batch.Scope(db, {ITEMS: ItemsTable(db)}, user_id, superuser)
         return _run(scope, request, lambda t: t if t == ITEMS else None)
-    model_id = chosen[len(MODELS):]
+    model_id = chosen[len(MODELS) :]
     row = models.get_model(db=db, model_id=model_id, owner_id=None if superuser else user_id)
     app_db = models.app_database(settings=settings, row=row)
     rows_db = store.open_rows_dal(app_db)
     try:
-        tables = {e.name: EntityTable(rows_db, app_db.definition, e.name)
-                  for e in app_db.definition.entities}
+        tables = {
+            e.name: EntityTable(rows_db, app_db.definition, e.name)
+            for e in app_db.definition.entities
+        }
         prefix = f"{chosen}/"
         scope = batch.Scope(rows_db, tables, user_id, superuser, prefix=prefix)
-        result = _run(scope, request,
-                      lambda t: t[len(prefix):] if t.startswith(prefix) else None)
+        result = _run(scope, request, lambda t: t[len(prefix) :] if t.startswith(prefix) else None)
         rows_db.commit()
         return result
     except BaseException:
@@ -86,8 +96,9 @@ def _run(scope: batch.Scope, request: SyncRequest, table_name) -> dict[str, Any]
         try:
             feed.decode_cursor(request.cursor)
         except Invalid as exc:
-            raise RowInvalid([problem(["body", "cursor"], exc.detail, "cursor")],
-                             "invalid cursor") from None
+            raise RowInvalid(
+                [problem(["body", "cursor"], exc.detail, "cursor")], "invalid cursor"
+            ) from None
     ops = batch.parse(scope, request, table_name)
     applied, conflicts = batch.apply(scope, request.client_id, ops)
     feed_part = batch.changes(scope, request.cursor, request.limit)

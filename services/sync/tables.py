@@ -40,8 +40,9 @@ class SyncTable(Protocol):
     def conflict(self, row_id: uuid.UUID, state: Any) -> str | None:
         """Why this state cannot be written now, or None."""
 
-    def write(self, row_id: uuid.UUID, state: Any, *, exists: bool,
-              owner_id: uuid.UUID | None) -> None:
+    def write(
+        self, row_id: uuid.UUID, state: Any, *, exists: bool, owner_id: uuid.UUID | None
+    ) -> None:
         """Insert the row, or replace its state."""
 
     def delete(self, row_id: uuid.UUID) -> tuple[dict, dict]:
@@ -52,8 +53,10 @@ class SyncTable(Protocol):
 
 
 def _problems(error: ValidationError, loc: Sequence) -> list[dict]:
-    return [{"loc": [*loc, *e["loc"]], "msg": e["msg"], "type": e["type"]}
-            for e in error.errors(include_url=False, include_context=False, include_input=False)]
+    return [
+        {"loc": [*loc, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
 
 
 class _ItemState(Input):
@@ -79,8 +82,11 @@ class ItemsTable:
     def parse(self, with_state: bool, data: Any, loc: Sequence) -> tuple[uuid.UUID, Any, list]:
         """Validate an item's id and (INSERT/UPDATE) its title and description."""
         if isinstance(data, Mapping):
-            found = [{"loc": [*loc, k], "msg": f"{k} is set by the service", "type": "read_only"}
-                     for k in READ_ONLY if k in data]
+            found = [
+                {"loc": [*loc, k], "msg": f"{k} is set by the service", "type": "read_only"}
+                for k in READ_ONLY
+                if k in data
+            ]
             if found:
                 return uuid.UUID(int=0), None, found
         try:
@@ -96,18 +102,25 @@ class ItemsTable:
         item = self.db.item
         fields = [item[name] for name in ITEM_FIELDS]
         found = select_in(self.db, item, fields, item.id, list(dict.fromkeys(ids)))
-        return {r["id"]: {
-            "id": str(r["id"]), "title": r["title"], "description": r["description"],
-            "owner_id": str(r["owner_id"]), "created_at": _iso(r["created_at"]),
-            "updated_at": _iso(r["updated_at"]),
-        } for r in found}
+        return {
+            r["id"]: {
+                "id": str(r["id"]),
+                "title": r["title"],
+                "description": r["description"],
+                "owner_id": str(r["owner_id"]),
+                "created_at": _iso(r["created_at"]),
+                "updated_at": _iso(r["updated_at"]),
+            }
+            for r in found
+        }
 
     def conflict(self, row_id: uuid.UUID, state: Any) -> str | None:
         """Items have no unique fields or references a client sets."""
         return None
 
-    def write(self, row_id: uuid.UUID, state: Any, *, exists: bool,
-              owner_id: uuid.UUID | None) -> None:
+    def write(
+        self, row_id: uuid.UUID, state: Any, *, exists: bool, owner_id: uuid.UUID | None
+    ) -> None:
         """Insert the item (held back until flush), or replace its title and description."""
         db = self.db
         if row_id in self.pending:
@@ -118,8 +131,13 @@ class ItemsTable:
             update_row(db, db.item, {"id": row_id}, {**state, "updated_at": utcnow()})
         else:
             now = utcnow()
-            self.pending[row_id] = {"id": row_id, "owner_id": owner_id, **state,
-                                    "created_at": now, "updated_at": now}
+            self.pending[row_id] = {
+                "id": row_id,
+                "owner_id": owner_id,
+                **state,
+                "created_at": now,
+                "updated_at": now,
+            }
 
     def delete(self, row_id: uuid.UUID) -> tuple[dict, dict]:
         """Delete the item (nothing references items)."""
@@ -147,8 +165,9 @@ class EntityTable:
 
     def parse(self, with_state: bool, data: Any, loc: Sequence) -> tuple[uuid.UUID, Any, list]:
         """Validate the row's id and (INSERT/UPDATE) every field against the definition."""
-        row_id, values, links, problems = app_rows.parse_state(self.plan, data, loc,
-                                                               with_state=with_state)
+        row_id, values, links, problems = app_rows.parse_state(
+            self.plan, data, loc, with_state=with_state
+        )
         return row_id, (values, links), problems
 
     def rows(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
@@ -160,8 +179,9 @@ class EntityTable:
         values, links = state
         return app_rows.state_conflict(self.db, self.plan, row_id, values, links)
 
-    def write(self, row_id: uuid.UUID, state: Any, *, exists: bool,
-              owner_id: uuid.UUID | None) -> None:
+    def write(
+        self, row_id: uuid.UUID, state: Any, *, exists: bool, owner_id: uuid.UUID | None
+    ) -> None:
         """Insert the row, or replace its fields and lists."""
         values, links = state
         app_rows.write_state(self.db, self.plan, row_id, values, links, exists=exists)

@@ -99,7 +99,9 @@ def client(make_client, auth_required) -> CheckedClient:
 
 def login(client: CheckedClient, email: str, password: str) -> dict:
     """Authorization headers for ``email``."""
-    response = client.post(f"{API}/login/access-token", data={"username": email, "password": password})
+    response = client.post(
+        f"{API}/login/access-token", data={"username": email, "password": password}
+    )
     assert response.status_code == 200, response.get_json()
     return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
 
@@ -114,7 +116,8 @@ def new_user(client: CheckedClient, *, superuser: bool = False) -> tuple[dict, d
     email = f"u{uuid.uuid4().hex[:10]}@example.com"
     password = f"pw-{uuid.uuid4().hex}"
     response = client.post(
-        f"{API}/users/", headers=superuser_headers(client),
+        f"{API}/users/",
+        headers=superuser_headers(client),
         json={"email": email, "password": password, "is_superuser": superuser},
     )
     assert response.status_code == 200, response.get_json()

@@ -34,8 +34,11 @@ BAD_BODIES = {
     "top-level-list": (b'["title"]', "application/json", 422),
     "nul-byte": (json.dumps({"title": "a\u0000b"}).encode(), "application/json", 422),
     "lone-surrogate": (b'{"title": "a\\ud800b"}', "application/json", 422),
-    "oversized": (json.dumps({"title": "x", "description": "y" * (2 * 1024 * 1024)}).encode(),
-                  "application/json", 413),
+    "oversized": (
+        json.dumps({"title": "x", "description": "y" * (2 * 1024 * 1024)}).encode(),
+        "application/json",
+        413,
+    ),
     "invalid-utf8": (b'{"title": "\xff\xfe"}', "application/json", 422),
     "wrong-type": (b'{"title": 12}', "application/json", 422),
 }
@@ -52,16 +55,19 @@ def test_bad_bodies_get_4xx_json_and_change_nothing(client, case):
     assert _state(client) == before
 
 
-@pytest.mark.parametrize("path", [
-    f"{API}/items/{2**90}",
-    f"{API}/items/-1",
-    f"{API}/items/' OR '1'='1",
-    f"{API}/users/%00",
-    f"{API}/items/?limit={2**90}",
-    f"{API}/items/?skip=-1",
-    f"{API}/items/?limit=abc",
-    f"{API}/items/?limit=1&unknown=1",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{API}/items/{2**90}",
+        f"{API}/items/-1",
+        f"{API}/items/' OR '1'='1",
+        f"{API}/users/%00",
+        f"{API}/items/?limit={2**90}",
+        f"{API}/items/?skip=-1",
+        f"{API}/items/?limit=abc",
+        f"{API}/items/?limit=1&unknown=1",
+    ],
+)
 def test_bad_paths_and_queries(client, path):
     response = client.get(path, headers=superuser_headers(client))
     assert response.status_code == 422, response.get_data(as_text=True)

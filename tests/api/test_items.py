@@ -22,7 +22,9 @@ def test_item_crud(client):
     assert updated.get_json()["title"] == "Renamed" and updated.get_json()["description"] == "d"
 
     deleted = client.delete(f"{API}/items/{item['id']}", headers=su)
-    assert deleted.status_code == 200 and deleted.get_json() == {"message": "Item deleted successfully"}
+    assert deleted.status_code == 200 and deleted.get_json() == {
+        "message": "Item deleted successfully"
+    }
     for method in ("GET", "PUT", "DELETE"):
         kw = {"json": {"title": "x"}} if method == "PUT" else {}
         gone = client.open(method, f"{API}/items/{item['id']}", headers=su, **kw)
@@ -31,8 +33,10 @@ def test_item_crud(client):
 
 def test_items_are_listed_newest_first_with_paging(client):
     su = superuser_headers(client)
-    ids = [client.post(f"{API}/items/", headers=su, json={"title": f"n{i}"}).get_json()["id"]
-           for i in range(5)]
+    ids = [
+        client.post(f"{API}/items/", headers=su, json={"title": f"n{i}"}).get_json()["id"]
+        for i in range(5)
+    ]
     page = client.get(f"{API}/items/?skip=1&limit=2", headers=su).get_json()
     assert page["count"] == 5
     assert [i["id"] for i in page["data"]] == [ids[3], ids[2]]
@@ -43,7 +47,9 @@ def test_ownership_across_two_users(make_client):
     client = make_client(auth_required=True)
     _, alice = new_user(client)
     _, bob = new_user(client)
-    secret = client.post(f"{API}/items/", headers=alice, json={"title": "alice's secret"}).get_json()
+    secret = client.post(
+        f"{API}/items/", headers=alice, json={"title": "alice's secret"}
+    ).get_json()
     client.post(f"{API}/items/", headers=bob, json={"title": "bob's"})
 
     for method, kw in [("GET", {}), ("PUT", {"json": {"title": "stolen"}}), ("DELETE", {})]:
@@ -60,10 +66,16 @@ def test_ownership_across_two_users(make_client):
 
 def test_client_cannot_set_read_only_item_fields(client):
     su = superuser_headers(client)
-    for field, value in [("owner_id", str(uuid.uuid4())), ("id", str(uuid.uuid4())),
-                         ("created_at", "2020-01-01T00:00:00")]:
+    for field, value in [
+        ("owner_id", str(uuid.uuid4())),
+        ("id", str(uuid.uuid4())),
+        ("created_at", "2020-01-01T00:00:00"),
+    ]:
         response = client.post(f"{API}/items/", headers=su, json={"title": "t", field: value})
-        assert response.status_code == 422 and response.get_json()["detail"][0]["loc"] == ["body", field]
+        assert response.status_code == 422 and response.get_json()["detail"][0]["loc"] == [
+            "body",
+            field,
+        ]
     assert client.get(f"{API}/items/", headers=su).get_json()["count"] == 0
 
 

@@ -12,8 +12,9 @@ from tests.api.conftest import API, SUPERUSER, SUPERUSER_PASSWORD, login, new_us
 
 
 def test_login_returns_a_bearer_token(client):
-    response = client.post(f"{API}/login/access-token",
-                           data={"username": SUPERUSER, "password": SUPERUSER_PASSWORD})
+    response = client.post(
+        f"{API}/login/access-token", data={"username": SUPERUSER, "password": SUPERUSER_PASSWORD}
+    )
     assert response.status_code == 200
     body = response.get_json()
     assert body["token_type"] == "bearer" and body["access_token"]
@@ -21,12 +22,17 @@ def test_login_returns_a_bearer_token(client):
     assert {"exp", "jti", "gen", "sub"} <= set(claims)
 
 
-@pytest.mark.parametrize("username,password", [
-    (SUPERUSER, "wrong password"),
-    ("nobody@example.com", SUPERUSER_PASSWORD),
-])
+@pytest.mark.parametrize(
+    "username,password",
+    [
+        (SUPERUSER, "wrong password"),
+        ("nobody@example.com", SUPERUSER_PASSWORD),
+    ],
+)
 def test_bad_credentials_get_the_same_400(client, username, password):
-    response = client.post(f"{API}/login/access-token", data={"username": username, "password": password})
+    response = client.post(
+        f"{API}/login/access-token", data={"username": username, "password": password}
+    )
     assert response.status_code == 400
     assert response.get_json() == {"detail": "Incorrect email or password"}
 
@@ -46,7 +52,9 @@ def test_login_verifies_a_password_even_for_an_unknown_email(client, monkeypatch
 
     counting = CountingHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
     monkeypatch.setattr(security, "hasher", lambda: counting)
-    client.post(f"{API}/login/access-token", data={"username": "ghost@example.com", "password": "x" * 9})
+    client.post(
+        f"{API}/login/access-token", data={"username": "ghost@example.com", "password": "x" * 9}
+    )
     client.post(f"{API}/login/access-token", data={"username": SUPERUSER, "password": "x" * 9})
     assert len(calls) == 2
 
@@ -55,12 +63,19 @@ def test_inactive_user_cannot_log_in(client):
     from tests.api.conftest import superuser_headers
 
     user, _ = new_user(client)
-    client.patch(f"{API}/users/{user['id']}", headers=superuser_headers(client), json={"is_active": False})
+    client.patch(
+        f"{API}/users/{user['id']}", headers=superuser_headers(client), json={"is_active": False}
+    )
     # new_user's password is not returned; set a known one.
-    client.patch(f"{API}/users/{user['id']}", headers=superuser_headers(client),
-                 json={"password": "a-known-password"})
-    response = client.post(f"{API}/login/access-token",
-                           data={"username": user["email"], "password": "a-known-password"})
+    client.patch(
+        f"{API}/users/{user['id']}",
+        headers=superuser_headers(client),
+        json={"password": "a-known-password"},
+    )
+    response = client.post(
+        f"{API}/login/access-token",
+        data={"username": user["email"], "password": "a-known-password"},
+    )
     assert response.status_code == 400 and response.get_json()["detail"] == "Inactive user"
 
 
@@ -81,8 +96,15 @@ def test_test_token_acts_as_the_local_superuser_when_auth_is_off(make_client):
 
 def _token(app, **claims) -> str:
     secret = app.config["JWT_SECRET_KEY"]
-    payload = {"sub": "00000000-0000-0000-0000-000000000000", "jti": "j", "gen": 0,
-               "type": "access", "fresh": False, "iat": int(time.time()), **claims}
+    payload = {
+        "sub": "00000000-0000-0000-0000-000000000000",
+        "jti": "j",
+        "gen": 0,
+        "type": "access",
+        "fresh": False,
+        "iat": int(time.time()),
+        **claims,
+    }
     payload = {k: v for k, v in payload.items() if v is not None}
     return jwt.encode(payload, secret, algorithm="HS256")
 
@@ -96,15 +118,18 @@ def _bad_tokens(client) -> dict[str, str | None]:
         "missing": None,
         "garbage": "not.a.token",
         "tampered": f"{header}.{payload[:-2]}AA.{signature}",
-        "wrong-key": jwt.encode(claims, "another secret of at least thirty-two bytes", algorithm="HS256"),
+        "wrong-key": jwt.encode(
+            claims, "another secret of at least thirty-two bytes", algorithm="HS256"
+        ),
         "alg-none": none_alg,
         "expired": _token(client.app, **{**claims, "exp": int(time.time()) - 10}),
         "no-exp": _token(client.app, **{**claims, "exp": None}),
     }
 
 
-@pytest.mark.parametrize("kind", ["missing", "garbage", "tampered", "wrong-key", "alg-none",
-                                  "expired", "no-exp"])
+@pytest.mark.parametrize(
+    "kind", ["missing", "garbage", "tampered", "wrong-key", "alg-none", "expired", "no-exp"]
+)
 def test_bad_tokens_get_401(make_client, kind):
     client = make_client(auth_required=True)
     token = _bad_tokens(client)[kind]
@@ -131,13 +156,19 @@ def test_password_change_revokes_old_tokens_across_a_restart(make_client):
     second = dict(headers)
     from tests.api.conftest import superuser_headers
 
-    client.patch(f"{API}/users/{user['id']}", headers=superuser_headers(client),
-                 json={"password": "first-password"})
+    client.patch(
+        f"{API}/users/{user['id']}",
+        headers=superuser_headers(client),
+        json={"password": "first-password"},
+    )
     # The superuser's reset already revoked the old tokens; log in again twice.
     assert client.get(f"{API}/users/me", headers=second).status_code == 401
     headers = login(client, user["email"], "first-password")
-    response = client.patch(f"{API}/users/me/password", headers=headers,
-                            json={"current_password": "first-password", "new_password": "second-password"})
+    response = client.patch(
+        f"{API}/users/me/password",
+        headers=headers,
+        json={"current_password": "first-password", "new_password": "second-password"},
+    )
     assert response.status_code == 200
     assert response.get_json() == {"message": "Password updated successfully"}
     assert client.get(f"{API}/users/me", headers=headers).status_code == 401

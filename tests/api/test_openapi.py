@@ -74,8 +74,13 @@ def test_interactive_docs_are_served(make_client):
 
 def test_openapi_command_prints_the_same_document(make_client):
     served = make_client(auth_required=False).client.get(f"{API}/openapi.json").get_json()
-    result = subprocess.run([sys.executable, "-m", "app", "openapi"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "openapi"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == served
 

@@ -39,9 +39,22 @@ def server(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATA_DIR")}
     env.update(FIRST_SUPERUSER="root@example.com", FIRST_SUPERUSER_PASSWORD="server-password")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", "0", "--data-dir", str(tmp_path),
-         "--auth-required"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+            "--auth-required",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         ready = json.loads(proc.stdout.readline())
@@ -58,16 +71,29 @@ def test_login_users_and_items_over_http(server):
     assert _call(server, "GET", "/utils/health-check/") == (200, True)
     assert _call(server, "GET", "/items/")[0] == 401
 
-    status, body = _call(server, "POST", "/login/access-token",
-                         form={"username": "root@example.com", "password": "server-password"})
+    status, body = _call(
+        server,
+        "POST",
+        "/login/access-token",
+        form={"username": "root@example.com", "password": "server-password"},
+    )
     assert status == 200
     root = body["access_token"]
 
-    status, user = _call(server, "POST", "/users/", token=root,
-                         json_body={"email": "worker@example.com", "password": "worker-password"})
+    status, user = _call(
+        server,
+        "POST",
+        "/users/",
+        token=root,
+        json_body={"email": "worker@example.com", "password": "worker-password"},
+    )
     assert status == 200 and "hashed_password" not in user
-    status, body = _call(server, "POST", "/login/access-token",
-                         form={"username": "worker@example.com", "password": "worker-password"})
+    status, body = _call(
+        server,
+        "POST",
+        "/login/access-token",
+        form={"username": "worker@example.com", "password": "worker-password"},
+    )
     worker = body["access_token"]
 
     status, item = _call(server, "POST", "/items/", token=worker, json_body={"title": "over http"})

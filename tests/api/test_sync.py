@@ -18,14 +18,27 @@ def stamp(seconds: float = 0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
-def op(kind: str, row_id, *, title: str = "t", ts: float = 0, table: str = "items",
-       op_id: str | None = None, **extra) -> dict:
+def op(
+    kind: str,
+    row_id,
+    *,
+    title: str = "t",
+    ts: float = 0,
+    table: str = "items",
+    op_id: str | None = None,
+    **extra,
+) -> dict:
     """One operation on an item."""
     data = {"id": str(row_id)}
     if kind != "DELETE":
         data |= {"title": title, **extra}
-    return {"id": op_id or uuid.uuid4().hex, "table": table, "operation": kind, "data": data,
-            "timestamp": stamp(ts)}
+    return {
+        "id": op_id or uuid.uuid4().hex,
+        "table": table,
+        "operation": kind,
+        "data": data,
+        "timestamp": stamp(ts),
+    }
 
 
 def sync(client, body: dict, headers=None, status: int = 200) -> dict:
@@ -74,11 +87,13 @@ def test_rest_writes_reach_the_feed_and_deletes_are_tombstones(client, su):
     su.put(f"{API}/items/{created['id']}", json={"title": "rest 2"})
     feed = sync(client, {"client_id": "phone", "cursor": start})
     assert [(c["id"], c["operation"], c["data"]["title"]) for c in feed["changes"]] == [
-        (created["id"], "UPSERT", "rest 2")]
+        (created["id"], "UPSERT", "rest 2")
+    ]
     su.delete(f"{API}/items/{created['id']}")
     after = sync(client, {"client_id": "phone", "cursor": feed["cursor"]})
     assert [(c["id"], c["operation"], c["data"]) for c in after["changes"]] == [
-        (created["id"], "DELETE", None)]
+        (created["id"], "DELETE", None)
+    ]
 
 
 def test_an_older_write_is_a_conflict_with_the_server_row(client):
@@ -87,8 +102,13 @@ def test_an_older_write_is_a_conflict_with_the_server_row(client):
     old = op("UPDATE", row, title="old", ts=-60)
     out = sync(client, {"client_id": "b", "operations": [old]})
     assert out["changes_applied"] == []
-    assert out["conflicts"] == [{"operation_id": old["id"], "reason": "stale",
-                                 "server_row": out["conflicts"][0]["server_row"]}]
+    assert out["conflicts"] == [
+        {
+            "operation_id": old["id"],
+            "reason": "stale",
+            "server_row": out["conflicts"][0]["server_row"],
+        }
+    ]
     assert out["conflicts"][0]["server_row"]["title"] == "new"
 
 
@@ -136,8 +156,10 @@ def test_bad_batches_change_nothing(client, su):
     bad_bodies = [
         {"client_id": "c", "operations": [good, op("INSERT", uuid.uuid4(), table="nope")]},
         {"client_id": "c", "operations": [good, {**op("UPDATE", row), "operation": "UPSERT"}]},
-        {"client_id": "c",
-         "operations": [good, op("INSERT", uuid.uuid4(), owner_id=str(uuid.uuid4()))]},
+        {
+            "client_id": "c",
+            "operations": [good, op("INSERT", uuid.uuid4(), owner_id=str(uuid.uuid4()))],
+        },
         {"client_id": "c", "operations": [good, op("INSERT", "not-a-uuid")]},
         {"client_id": "c", "operations": [good, op("INSERT", uuid.uuid4(), title="")]},
         {"client_id": "c", "operations": [good, {**good}]},
@@ -160,10 +182,22 @@ def test_users_sync_only_their_own_rows(make_client):
     _, alice = new_user(client)
     _, bob = new_user(client)
     row = uuid.uuid4()
-    sync(client, {"client_id": "alice", "operations": [op("INSERT", row, title="alice's", ts=-9)]},
-         headers=alice)
-    out = sync(client, {"client_id": "bob", "operations": [
-        op("UPDATE", row, title="bob was here", ts=-1), op("DELETE", row, ts=-1)]}, headers=bob)
+    sync(
+        client,
+        {"client_id": "alice", "operations": [op("INSERT", row, title="alice's", ts=-9)]},
+        headers=alice,
+    )
+    out = sync(
+        client,
+        {
+            "client_id": "bob",
+            "operations": [
+                op("UPDATE", row, title="bob was here", ts=-1),
+                op("DELETE", row, ts=-1),
+            ],
+        },
+        headers=bob,
+    )
     assert [c["reason"] for c in out["conflicts"]] == ["forbidden", "forbidden"]
     assert all(c["server_row"] is None for c in out["conflicts"])
     assert all(c["id"] != str(row) for c in out["changes"])  # bob's feed never shows it

@@ -47,14 +47,17 @@ def reference(ops: list[tuple[str, dict]]) -> dict[str, dict]:
     """Every distinct operation applied once in (timestamp, client_id, id) order."""
     unique = {(client, o["id"]): (client, o) for client, o in ops}
     rows: dict[str, dict] = {}
-    for _client, o in sorted(unique.values(),
-                             key=lambda co: (co[1]["timestamp"], co[0], co[1]["id"])):
+    for _client, o in sorted(
+        unique.values(), key=lambda co: (co[1]["timestamp"], co[0], co[1]["id"])
+    ):
         row_id = o["data"]["id"]
         if o["operation"] == "DELETE":
             rows.pop(row_id, None)
         else:
-            rows[row_id] = {"title": o["data"]["title"],
-                            "description": o["data"].get("description")}
+            rows[row_id] = {
+                "title": o["data"]["title"],
+                "description": o["data"].get("description"),
+            }
     return rows
 
 
@@ -91,25 +94,38 @@ class SyncMachine(RuleBasedStateMachine):
                     client.mirror.pop(change["id"], None)
                 else:
                     data = change["data"]
-                    client.mirror[change["id"]] = {"title": data["title"],
-                                                   "description": data["description"]}
+                    client.mirror[change["id"]] = {
+                        "title": data["title"],
+                        "description": data["description"],
+                    }
             client.cursor = out["cursor"]
         return out
 
-    @rule(name=st.sampled_from(CLIENTS), row=st.integers(0, ROWS - 1),
-          kind=st.sampled_from(["INSERT", "UPDATE", "DELETE"]),
-          title=st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
-                        min_size=1, max_size=8),
-          description=st.none() | st.sampled_from(["", "x", "longer text"]),
-          second=st.integers(0, 40))
+    @rule(
+        name=st.sampled_from(CLIENTS),
+        row=st.integers(0, ROWS - 1),
+        kind=st.sampled_from(["INSERT", "UPDATE", "DELETE"]),
+        title=st.text(
+            st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+            min_size=1,
+            max_size=8,
+        ),
+        description=st.none() | st.sampled_from(["", "x", "longer text"]),
+        second=st.integers(0, 40),
+    )
     def edit(self, name, row, kind, title, description, second):
         """A client changes a shared row while offline (timestamps may tie across clients)."""
         self.next_op += 1
         data = {"id": self.rows[row]}
         if kind != "DELETE":
             data |= {"title": title, "description": description}
-        operation = {"id": f"op{self.next_op}", "table": "items", "operation": kind, "data": data,
-                     "timestamp": (BASE + timedelta(seconds=second)).isoformat()}
+        operation = {
+            "id": f"op{self.next_op}",
+            "table": "items",
+            "operation": kind,
+            "data": data,
+            "timestamp": (BASE + timedelta(seconds=second)).isoformat(),
+        }
         client = self.clients[name]
         client.outbox.append(operation)
         self.made.append((name, operation))
@@ -121,8 +137,14 @@ class SyncMachine(RuleBasedStateMachine):
         client = self.clients[name]
         if not client.outbox:
             return
-        picks = data.draw(st.lists(st.sampled_from(range(len(client.outbox))), min_size=1,
-                                   max_size=len(client.outbox), unique=True))
+        picks = data.draw(
+            st.lists(
+                st.sampled_from(range(len(client.outbox))),
+                min_size=1,
+                max_size=len(client.outbox),
+                unique=True,
+            )
+        )
         batch = [client.outbox[i] for i in picks]
         client.outbox = [o for i, o in enumerate(client.outbox) if i not in set(picks)]
         client.sent.append(batch)
@@ -179,7 +201,13 @@ def test_three_offline_clients_converge(make_client):
         _, headers = new_user(client)
         return SyncMachine(client, headers)
 
-    run_state_machine_as_test(machine, settings=settings(
-        max_examples=EXAMPLES, stateful_step_count=25, deadline=None, derandomize=True,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    ))
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=25,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )

@@ -21,8 +21,13 @@ def stamp(seconds: float = -60) -> str:
 
 
 def op(kind: str, entity: str, data: dict, *, ts: float = -60) -> dict:
-    return {"id": uuid.uuid4().hex, "table": T + entity, "operation": kind, "data": data,
-            "timestamp": stamp(ts)}
+    return {
+        "id": uuid.uuid4().hex,
+        "table": T + entity,
+        "operation": kind,
+        "data": data,
+        "timestamp": stamp(ts),
+    }
 
 
 @pytest.fixture
@@ -55,15 +60,30 @@ def pull_all(client, headers, cursor=None) -> tuple[dict[str, dict | None], str]
 def test_entity_rows_sync_with_links_and_references(client, su):
     alice, bob, widget = (str(uuid.uuid4()) for _ in range(3))
     purchase = str(uuid.uuid4())
-    out = sync(client, su, {"operations": [
-        op("INSERT", "customer", {"id": alice, "first_name": "Alice", "email": "a@x.org"}),
-        op("INSERT", "customer", {"id": bob, "first_name": "Bob", "email": "b@x.org",
-                                  "referred_by": alice}),
-        op("INSERT", "product", {"id": widget, "title": "Widget", "tags": ["a"],
-                                 "specs": {"w": 1}}),
-        op("INSERT", "purchase", {"id": purchase, "customer": bob, "products": [widget],
-                                  "quantity": 2}),
-    ]})
+    out = sync(
+        client,
+        su,
+        {
+            "operations": [
+                op("INSERT", "customer", {"id": alice, "first_name": "Alice", "email": "a@x.org"}),
+                op(
+                    "INSERT",
+                    "customer",
+                    {"id": bob, "first_name": "Bob", "email": "b@x.org", "referred_by": alice},
+                ),
+                op(
+                    "INSERT",
+                    "product",
+                    {"id": widget, "title": "Widget", "tags": ["a"], "specs": {"w": 1}},
+                ),
+                op(
+                    "INSERT",
+                    "purchase",
+                    {"id": purchase, "customer": bob, "products": [widget], "quantity": 2},
+                ),
+            ]
+        },
+    )
     assert len(out["changes_applied"]) == 4 and out["conflicts"] == []
     rows = {c["id"]: c for c in out["changes"]}
     assert rows[purchase]["table"] == T + "purchase"
@@ -75,18 +95,35 @@ def test_entity_rows_sync_with_links_and_references(client, su):
 
 def test_deleting_a_row_sends_its_cascade_through_the_feed(client, su):
     alice, bob, widget, purchase = (str(uuid.uuid4()) for _ in range(4))
-    sync(client, su, {"operations": [
-        op("INSERT", "customer", {"id": alice, "first_name": "A", "email": "a@x.org"}),
-        op("INSERT", "customer", {"id": bob, "first_name": "B", "email": "b@x.org",
-                                  "referred_by": alice}),
-        op("INSERT", "product", {"id": widget, "title": "W"}),
-        op("INSERT", "purchase", {"id": purchase, "customer": bob, "products": [widget]}),
-    ]})
+    sync(
+        client,
+        su,
+        {
+            "operations": [
+                op("INSERT", "customer", {"id": alice, "first_name": "A", "email": "a@x.org"}),
+                op(
+                    "INSERT",
+                    "customer",
+                    {"id": bob, "first_name": "B", "email": "b@x.org", "referred_by": alice},
+                ),
+                op("INSERT", "product", {"id": widget, "title": "W"}),
+                op("INSERT", "purchase", {"id": purchase, "customer": bob, "products": [widget]}),
+            ]
+        },
+    )
     _, cursor = pull_all(client, su)
     # Deleting alice nulls bob's referred_by; deleting the product empties the purchase's list.
-    out = sync(client, su, {"cursor": cursor, "operations": [
-        op("DELETE", "customer", {"id": alice}, ts=-30),
-        op("DELETE", "product", {"id": widget}, ts=-30)]})
+    out = sync(
+        client,
+        su,
+        {
+            "cursor": cursor,
+            "operations": [
+                op("DELETE", "customer", {"id": alice}, ts=-30),
+                op("DELETE", "product", {"id": widget}, ts=-30),
+            ],
+        },
+    )
     changes = {c["id"]: c for c in out["changes"]}
     assert changes[alice]["operation"] == "DELETE" and changes[widget]["operation"] == "DELETE"
     assert changes[bob]["data"]["referred_by"] is None
@@ -94,39 +131,81 @@ def test_deleting_a_row_sends_its_cascade_through_the_feed(client, su):
     # Over REST too: deleting bob deletes nothing else, and shows up as a tombstone.
     assert client.delete(f"{DB}/entities/customer/{bob}", headers=su).status_code == 200
     seen, _ = pull_all(client, su, out["cursor"])
-    assert seen == {f"{T}customer/{bob}": None, f"{T}purchase/{purchase}":
-                    seen[f"{T}purchase/{purchase}"]}
+    assert seen == {
+        f"{T}customer/{bob}": None,
+        f"{T}purchase/{purchase}": seen[f"{T}purchase/{purchase}"],
+    }
     assert seen[f"{T}purchase/{purchase}"]["customer"] is None
 
 
 def test_a_required_reference_cascades_to_tombstones(client, su):
     widget, review = str(uuid.uuid4()), str(uuid.uuid4())
-    sync(client, su, {"operations": [
-        op("INSERT", "product", {"id": widget, "title": "W"}),
-        op("INSERT", "review", {"id": review, "rating": 5, "product_ref": widget})]})
+    sync(
+        client,
+        su,
+        {
+            "operations": [
+                op("INSERT", "product", {"id": widget, "title": "W"}),
+                op("INSERT", "review", {"id": review, "rating": 5, "product_ref": widget}),
+            ]
+        },
+    )
     _, cursor = pull_all(client, su)
-    out = sync(client, su, {"cursor": cursor, "operations": [
-        op("DELETE", "product", {"id": widget}, ts=-1)]})
+    out = sync(
+        client,
+        su,
+        {"cursor": cursor, "operations": [op("DELETE", "product", {"id": widget}, ts=-1)]},
+    )
     assert {(c["id"], c["operation"]) for c in out["changes"]} == {
-        (widget, "DELETE"), (review, "DELETE")}
+        (widget, "DELETE"),
+        (review, "DELETE"),
+    }
     # The cascade stamped the review's tombstone with the server's clock: an older write is
     # stale, and a newer one cannot bring the review back with its product gone.
-    stale = sync(client, su, {"operations": [
-        op("UPDATE", "review", {"id": review, "rating": 1, "product_ref": widget}, ts=-0.5)]})
+    stale = sync(
+        client,
+        su,
+        {
+            "operations": [
+                op("UPDATE", "review", {"id": review, "rating": 1, "product_ref": widget}, ts=-0.5)
+            ]
+        },
+    )
     assert stale["conflicts"][0]["reason"] == "stale"
-    again = sync(client, su, {"operations": [
-        op("UPDATE", "review", {"id": review, "rating": 1, "product_ref": widget}, ts=2)]})
+    again = sync(
+        client,
+        su,
+        {
+            "operations": [
+                op("UPDATE", "review", {"id": review, "rating": 1, "product_ref": widget}, ts=2)
+            ]
+        },
+    )
     assert again["conflicts"][0]["reason"] == "reference_not_found"
 
 
 def test_unique_values_and_missing_references_are_conflicts(client, su):
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
-    out = sync(client, su, {"operations": [
-        op("INSERT", "customer", {"id": first, "first_name": "A", "email": "same@x.org"}),
-        op("INSERT", "customer", {"id": second, "first_name": "B", "email": "same@x.org"}),
-        op("INSERT", "customer", {"id": str(uuid.uuid4()), "first_name": "C",
-                                  "email": "c@x.org", "referred_by": str(uuid.uuid4())}),
-    ]})
+    out = sync(
+        client,
+        su,
+        {
+            "operations": [
+                op("INSERT", "customer", {"id": first, "first_name": "A", "email": "same@x.org"}),
+                op("INSERT", "customer", {"id": second, "first_name": "B", "email": "same@x.org"}),
+                op(
+                    "INSERT",
+                    "customer",
+                    {
+                        "id": str(uuid.uuid4()),
+                        "first_name": "C",
+                        "email": "c@x.org",
+                        "referred_by": str(uuid.uuid4()),
+                    },
+                ),
+            ]
+        },
+    )
     assert [c["reason"] for c in out["conflicts"]] == ["unique", "reference_not_found"]
     assert out["conflicts"][0]["server_row"] is None
     assert len(out["changes_applied"]) == 1
@@ -134,12 +213,18 @@ def test_unique_values_and_missing_references_are_conflicts(client, su):
 
 def test_rest_writes_seeds_and_emptying_reach_the_feed(client, su):
     _, cursor = pull_all(client, su)
-    created = client.post(f"{DB}/entities/supplier", headers=su,
-                          json={"company": "ACME"}).get_json()
+    created = client.post(
+        f"{DB}/entities/supplier", headers=su, json={"company": "ACME"}
+    ).get_json()
     client.patch(f"{DB}/entities/supplier/{created['id']}", headers=su, json={"country": "NL"})
     seen, cursor = pull_all(client, su, cursor)
-    assert seen == {f"{T}supplier/{created['id']}": {**seen[f"{T}supplier/{created['id']}"],
-                                                    "company": "ACME", "country": "NL"}}
+    assert seen == {
+        f"{T}supplier/{created['id']}": {
+            **seen[f"{T}supplier/{created['id']}"],
+            "company": "ACME",
+            "country": "NL",
+        }
+    }
     seeded = client.post(f"{DB}/seed", headers=su, json={"max_instances_per_entity": 3, "seed": 7})
     assert seeded.status_code == 200, seeded.get_json()
     seen, cursor = pull_all(client, su, cursor)
@@ -173,8 +258,14 @@ def test_bad_model_batches_change_nothing(client, su):
     bad = [
         [good, op("INSERT", "nope", {"id": str(uuid.uuid4())})],
         [good, op("INSERT", "customer", {"id": str(uuid.uuid4()), "first_name": "x"})],
-        [good, op("INSERT", "customer", {"id": str(uuid.uuid4()), "first_name": "x",
-                                         "email": "e@x.org", "age": "old"})],
+        [
+            good,
+            op(
+                "INSERT",
+                "customer",
+                {"id": str(uuid.uuid4()), "first_name": "x", "email": "e@x.org", "age": "old"},
+            ),
+        ],
         [good, op("INSERT", "supplier", {"id": str(uuid.uuid4()), "created_at": stamp()})],
         [good, op("DELETE", "supplier", {"id": str(uuid.uuid4()), "company": "x"})],
         [good, {**op("INSERT", "supplier", {"id": str(uuid.uuid4())}), "table": "items"}],
@@ -182,8 +273,11 @@ def test_bad_model_batches_change_nothing(client, su):
     for operations in bad:
         response = client.post(SYNC, headers=su, json={"client_id": "c", "operations": operations})
         assert response.status_code == 422, response.get_json()
-    missing = client.post(SYNC, headers=su, json={"client_id": "c", "operations": [
-        {**good, "table": "models/no-such-model/supplier"}]})
+    missing = client.post(
+        SYNC,
+        headers=su,
+        json={"client_id": "c", "operations": [{**good, "table": "models/no-such-model/supplier"}]},
+    )
     assert missing.status_code == 404
     assert client.get(f"{DB}/status", headers=su).get_json()["entity_counts"]["supplier"] == 0
 
@@ -193,11 +287,17 @@ def test_another_users_model_cannot_be_synced(make_client):
     su = superuser_headers(client)
     assert client.post(f"{M}/", headers=su, json=SHOP).status_code == 200
     _, bob = new_user(client)
-    body = {"client_id": "b", "operations": [
-        op("INSERT", "supplier", {"id": str(uuid.uuid4()), "company": "x"})]}
+    body = {
+        "client_id": "b",
+        "operations": [op("INSERT", "supplier", {"id": str(uuid.uuid4()), "company": "x"})],
+    }
     assert client.post(SYNC, headers=bob, json=body).status_code == 404
-    assert client.post(SYNC, headers=bob, json={"client_id": "b",
-                                               "scope": "models/shop-demo"}).status_code == 404
+    assert (
+        client.post(
+            SYNC, headers=bob, json={"client_id": "b", "scope": "models/shop-demo"}
+        ).status_code
+        == 404
+    )
     assert client.get(f"{DB}/status", headers=su).get_json()["entity_counts"]["supplier"] == 0
 
 
@@ -219,11 +319,19 @@ def test_a_schema_change_cut_off_before_the_main_commit_is_completed(client, su,
         changed["definition"]["entities"][3]["display_name"] = "Renamed"
     new = Definition.model_validate(changed["definition"])
     before = client.get(f"{M}/shop-demo", headers=su).get_json()
-    target = store.locate(main=settings.database, data_dir=settings.data_dir,
-                          model_id="shop-demo", definition=Definition.model_validate(
-                              before["definition"]))
-    schema_sync.apply(target, new, allow_destructive=False, backups_dir=settings.data_dir,
-                      version=before["version"] + 1)
+    target = store.locate(
+        main=settings.database,
+        data_dir=settings.data_dir,
+        model_id="shop-demo",
+        definition=Definition.model_validate(before["definition"]),
+    )
+    schema_sync.apply(
+        target,
+        new,
+        allow_destructive=False,
+        backups_dir=settings.data_dir,
+        version=before["version"] + 1,
+    )
     assert client.get(f"{M}/shop-demo", headers=su).get_json() == before
     assert client.get(f"{DB}/status", headers=su).get_json()["in_sync"] is not schema_changes
 

@@ -23,21 +23,30 @@ def test_read_me_never_shows_the_password_hash(client):
 
 def test_superuser_creates_lists_reads_updates_and_deletes_users(client):
     su = _su(client)
-    created = client.post(f"{API}/users/", headers=su, json={
-        "email": "new@example.com", "password": "long enough", "full_name": "New Person"})
+    created = client.post(
+        f"{API}/users/",
+        headers=su,
+        json={"email": "new@example.com", "password": "long enough", "full_name": "New Person"},
+    )
     assert created.status_code == 200
     user = created.get_json()
     assert user["email"] == "new@example.com" and user["is_superuser"] is False
 
-    dup = client.post(f"{API}/users/", headers=su, json={"email": "new@example.com", "password": "long enough"})
+    dup = client.post(
+        f"{API}/users/", headers=su, json={"email": "new@example.com", "password": "long enough"}
+    )
     assert dup.status_code == 409
     assert dup.get_json()["detail"] == "The user with this email already exists in the system."
 
     listing = client.get(f"{API}/users/?skip=0&limit=10", headers=su).get_json()
-    assert listing["count"] == 2 and listing["data"][0]["email"] == "new@example.com"  # newest first
+    assert (
+        listing["count"] == 2 and listing["data"][0]["email"] == "new@example.com"
+    )  # newest first
     assert client.get(f"{API}/users/?limit=1", headers=su).get_json()["data"][0]["id"] == user["id"]
 
-    assert client.get(f"{API}/users/{user['id']}", headers=su).get_json()["email"] == "new@example.com"
+    assert (
+        client.get(f"{API}/users/{user['id']}", headers=su).get_json()["email"] == "new@example.com"
+    )
     patched = client.patch(f"{API}/users/{user['id']}", headers=su, json={"full_name": "Renamed"})
     assert patched.status_code == 200 and patched.get_json()["full_name"] == "Renamed"
 
@@ -86,7 +95,10 @@ def test_normal_user_manages_only_their_own_account(make_client):
         response = client.open(method, f"{API}{path}", headers=headers, **kw)
         assert response.status_code == 403, (method, path)
         assert response.get_json() == {"detail": "The user doesn't have enough privileges"}
-    assert client.get(f"{API}/users/{other['id']}", headers=_su(client)).get_json()["full_name"] is None
+    assert (
+        client.get(f"{API}/users/{other['id']}", headers=_su(client)).get_json()["full_name"]
+        is None
+    )
 
 
 def test_update_me_and_read_only_fields(make_client):
@@ -94,8 +106,12 @@ def test_update_me_and_read_only_fields(make_client):
     me, headers = new_user(client)
     response = client.patch(f"{API}/users/me", headers=headers, json={"full_name": "Me"})
     assert response.status_code == 200 and response.get_json()["full_name"] == "Me"
-    for field, value in [("is_superuser", True), ("id", str(uuid.uuid4())),
-                         ("hashed_password", "x"), ("is_active", False)]:
+    for field, value in [
+        ("is_superuser", True),
+        ("id", str(uuid.uuid4())),
+        ("hashed_password", "x"),
+        ("is_active", False),
+    ]:
         refused = client.patch(f"{API}/users/me", headers=headers, json={field: value})
         assert refused.status_code == 422, field
         assert refused.get_json()["detail"][0]["loc"] == ["body", field]
@@ -106,13 +122,21 @@ def test_update_me_and_read_only_fields(make_client):
 def test_change_own_password_errors(make_client):
     client = make_client(auth_required=True)
     user, headers = new_user(client)
-    client.patch(f"{API}/users/{user['id']}", headers=_su(client), json={"password": "known-password"})
+    client.patch(
+        f"{API}/users/{user['id']}", headers=_su(client), json={"password": "known-password"}
+    )
     headers = login(client, user["email"], "known-password")
-    wrong = client.patch(f"{API}/users/me/password", headers=headers,
-                         json={"current_password": "not-the-password", "new_password": "whatever123"})
+    wrong = client.patch(
+        f"{API}/users/me/password",
+        headers=headers,
+        json={"current_password": "not-the-password", "new_password": "whatever123"},
+    )
     assert wrong.status_code == 400 and wrong.get_json()["detail"] == "Incorrect password"
-    same = client.patch(f"{API}/users/me/password", headers=headers,
-                        json={"current_password": "known-password", "new_password": "known-password"})
+    same = client.patch(
+        f"{API}/users/me/password",
+        headers=headers,
+        json={"current_password": "known-password", "new_password": "known-password"},
+    )
     assert same.status_code == 400
     assert same.get_json()["detail"] == "New password cannot be the same as the current one"
 
@@ -121,8 +145,12 @@ def test_delete_me_as_a_normal_user(make_client):
     client = make_client(auth_required=True)
     _, headers = new_user(client)
     response = client.delete(f"{API}/users/me", headers=headers)
-    assert response.status_code == 200 and response.get_json() == {"message": "User deleted successfully"}
-    assert client.get(f"{API}/users/me", headers=headers).status_code == 401  # its tokens died with it
+    assert response.status_code == 200 and response.get_json() == {
+        "message": "User deleted successfully"
+    }
+    assert (
+        client.get(f"{API}/users/me", headers=headers).status_code == 401
+    )  # its tokens died with it
 
 
 def test_signup_only_with_auth_on(make_client):
@@ -134,18 +162,26 @@ def test_signup_only_with_auth_on(make_client):
     created = on.post(f"{API}/users/signup", json=body)
     assert created.status_code == 200 and created.get_json()["is_superuser"] is False
     assert on.post(f"{API}/users/signup", json=body).status_code == 409
-    sneaky = on.post(f"{API}/users/signup", json={**body, "email": "s2@example.com", "is_superuser": True})
+    sneaky = on.post(
+        f"{API}/users/signup", json={**body, "email": "s2@example.com", "is_superuser": True}
+    )
     assert sneaky.status_code == 422
     assert login(on, "self@example.com", "long enough")
 
 
-@pytest.mark.parametrize("body,loc", [
-    ({"email": "not-an-email", "password": "long enough"}, ["body", "email"]),
-    ({"email": "ok@example.com", "password": "short"}, ["body", "password"]),
-    ({"email": "ok@example.com", "password": "x" * 129}, ["body", "password"]),
-    ({"email": "ok@example.com", "password": "long enough", "full_name": "x" * 256}, ["body", "full_name"]),
-    ({"password": "long enough"}, ["body", "email"]),
-])
+@pytest.mark.parametrize(
+    "body,loc",
+    [
+        ({"email": "not-an-email", "password": "long enough"}, ["body", "email"]),
+        ({"email": "ok@example.com", "password": "short"}, ["body", "password"]),
+        ({"email": "ok@example.com", "password": "x" * 129}, ["body", "password"]),
+        (
+            {"email": "ok@example.com", "password": "long enough", "full_name": "x" * 256},
+            ["body", "full_name"],
+        ),
+        ({"password": "long enough"}, ["body", "email"]),
+    ],
+)
 def test_user_validation_errors(client, body, loc):
     response = client.post(f"{API}/users/", headers=_su(client), json=body)
     assert response.status_code == 422
@@ -155,7 +191,10 @@ def test_user_validation_errors(client, body, loc):
 
 def test_user_list_limit_is_capped(client):
     response = client.get(f"{API}/users/?limit=1001", headers=_su(client))
-    assert response.status_code == 422 and response.get_json()["detail"][0]["loc"] == ["query", "limit"]
+    assert response.status_code == 422 and response.get_json()["detail"][0]["loc"] == [
+        "query",
+        "limit",
+    ]
 
 
 def test_own_account_endpoints_in_both_modes(client):
@@ -164,10 +203,14 @@ def test_own_account_endpoints_in_both_modes(client):
     su = _su(client)
     renamed = client.patch(f"{API}/users/me", headers=su, json={"full_name": "Local Admin"})
     assert renamed.status_code == 200 and renamed.get_json()["full_name"] == "Local Admin"
-    changed = client.patch(f"{API}/users/me/password", headers=su, json={
-        "current_password": SUPERUSER_PASSWORD, "new_password": "a brand new password"})
+    changed = client.patch(
+        f"{API}/users/me/password",
+        headers=su,
+        json={"current_password": SUPERUSER_PASSWORD, "new_password": "a brand new password"},
+    )
     assert changed.status_code == 200
     assert login(client, SUPERUSER, "a brand new password")
-    assert client.post(f"{API}/login/logout", headers=login(client, SUPERUSER, "a brand new password")).get_json() == {
-        "message": "Logged out"}
+    assert client.post(
+        f"{API}/login/logout", headers=login(client, SUPERUSER, "a brand new password")
+    ).get_json() == {"message": "Logged out"}
     assert client.get(f"{API}/utils/health-check/").get_json() is True

@@ -27,39 +27,54 @@ from services.errors import NotFound
 
 MODEL = {
     "entities": [
-        {"name": "company", "fields": [
-            {"name": "name", "type": "String", "required": True, "unique": True},
-            {"name": "website", "type": "String"},
-            {"name": "ceo", "type": "Reference", "target": "customer"},  # a cycle with employer
-        ]},
-        {"name": "customer", "fields": [
-            {"name": "first_name", "type": "String", "required": True},
-            {"name": "last_name", "type": "String"},
-            {"name": "email", "type": "String", "required": True, "unique": True},
-            {"name": "age", "type": "Integer"},
-            {"name": "score", "type": "Float"},
-            {"name": "vip", "type": "Boolean"},
-            {"name": "tier", "type": "Enum", "values": ["free", "pro", "team"]},
-            {"name": "joined_on", "type": "Date"},
-            {"name": "referred_by", "type": "Reference", "target": "customer"},
-        ]},
-        {"name": "product", "fields": [
-            {"name": "title", "type": "String", "required": True},
-            {"name": "sku", "type": "String", "unique": True},
-            {"name": "price", "type": "Float"},
-            {"name": "tags", "type": "Array"},
-            {"name": "specs", "type": "Object"},
-        ]},
-        {"name": "purchase", "fields": [
-            {"name": "placed_at", "type": "DateTime"},
-            {"name": "quantity", "type": "Integer"},
-            {"name": "note", "type": "Text"},
-        ]},
-        {"name": "review", "fields": [
-            {"name": "rating", "type": "Integer"},
-            {"name": "comment", "type": "Text"},
-            {"name": "product", "type": "Reference", "target": "product", "required": True},
-        ]},
+        {
+            "name": "company",
+            "fields": [
+                {"name": "name", "type": "String", "required": True, "unique": True},
+                {"name": "website", "type": "String"},
+                {"name": "ceo", "type": "Reference", "target": "customer"},  # a cycle with employer
+            ],
+        },
+        {
+            "name": "customer",
+            "fields": [
+                {"name": "first_name", "type": "String", "required": True},
+                {"name": "last_name", "type": "String"},
+                {"name": "email", "type": "String", "required": True, "unique": True},
+                {"name": "age", "type": "Integer"},
+                {"name": "score", "type": "Float"},
+                {"name": "vip", "type": "Boolean"},
+                {"name": "tier", "type": "Enum", "values": ["free", "pro", "team"]},
+                {"name": "joined_on", "type": "Date"},
+                {"name": "referred_by", "type": "Reference", "target": "customer"},
+            ],
+        },
+        {
+            "name": "product",
+            "fields": [
+                {"name": "title", "type": "String", "required": True},
+                {"name": "sku", "type": "String", "unique": True},
+                {"name": "price", "type": "Float"},
+                {"name": "tags", "type": "Array"},
+                {"name": "specs", "type": "Object"},
+            ],
+        },
+        {
+            "name": "purchase",
+            "fields": [
+                {"name": "placed_at", "type": "DateTime"},
+                {"name": "quantity", "type": "Integer"},
+                {"name": "note", "type": "Text"},
+            ],
+        },
+        {
+            "name": "review",
+            "fields": [
+                {"name": "rating", "type": "Integer"},
+                {"name": "comment", "type": "Text"},
+                {"name": "product", "type": "Reference", "target": "product", "required": True},
+            ],
+        },
     ],
     "relationships": [
         {"type": "OneToMany", "from": "company", "to": "customer", "name": "employer"},
@@ -97,8 +112,9 @@ class ModelDB:
         return row
 
     def update(self, entity: str, row_id, **data):
-        row = R.update_row(db=self.db, definition=self.definition, entity=entity, row_id=row_id,
-                           data=data)
+        row = R.update_row(
+            db=self.db, definition=self.definition, entity=entity, row_id=row_id, data=data
+        )
         self.db.commit()
         return row
 
@@ -147,10 +163,24 @@ def all_rows(m: ModelDB, entity: str) -> list[dict]:
 
 def test_crud_with_references_and_many_to_many(mdb):
     acme = mdb.create("company", name="Acme", website="https://acme.example")
-    ann = mdb.create("customer", first_name="Ann", email="ann@example.com", age=31, score=4.5,
-                     vip=True, tier="pro", joined_on="2024-02-29", employer=acme["id"])
-    bob = mdb.create("customer", first_name="Bob", email="bob@example.com", referred_by=ann["id"],
-                     friends=[ann["id"]])
+    ann = mdb.create(
+        "customer",
+        first_name="Ann",
+        email="ann@example.com",
+        age=31,
+        score=4.5,
+        vip=True,
+        tier="pro",
+        joined_on="2024-02-29",
+        employer=acme["id"],
+    )
+    bob = mdb.create(
+        "customer",
+        first_name="Bob",
+        email="bob@example.com",
+        referred_by=ann["id"],
+        friends=[ann["id"]],
+    )
     mdb.update("company", acme["id"], ceo=ann["id"])
     assert ann["employer"] == acme["id"] and ann["friends"] == []
     assert bob["referred_by"] == ann["id"] and bob["friends"] == [ann["id"]]
@@ -158,12 +188,22 @@ def test_crud_with_references_and_many_to_many(mdb):
     assert isinstance(ann["id"], str) and uuid.UUID(ann["id"])
     assert datetime.fromisoformat(ann["created_at"]) and datetime.fromisoformat(ann["updated_at"])
 
-    p1 = mdb.create("product", title="Lamp", price=19.99, tags=["home", "light"],
-                    specs={"watts": 40, "colour": "white", "ok": True, "dims": [1, 2.5]})
+    p1 = mdb.create(
+        "product",
+        title="Lamp",
+        price=19.99,
+        tags=["home", "light"],
+        specs={"watts": 40, "colour": "white", "ok": True, "dims": [1, 2.5]},
+    )
     p2 = mdb.create("product", title="Desk", sku="D-1")
-    order = mdb.create("purchase", placed_at="2024-05-06T07:08:09.123456+02:00", quantity=2,
-                       note="leave at the door", customer=bob["id"],
-                       products=[p2["id"], p1["id"], p1["id"]])
+    order = mdb.create(
+        "purchase",
+        placed_at="2024-05-06T07:08:09.123456+02:00",
+        quantity=2,
+        note="leave at the door",
+        customer=bob["id"],
+        products=[p2["id"], p1["id"], p1["id"]],
+    )
     assert order["placed_at"] == "2024-05-06T05:08:09.123456"  # naive UTC, microseconds kept
     assert order["products"] == sorted([p1["id"], p2["id"]])
     got = mdb.get("product", p1["id"])
@@ -196,12 +236,17 @@ def test_crud_with_references_and_many_to_many(mdb):
 
 def test_create_with_own_id_and_self_reference(mdb):
     me = str(uuid.uuid4())
-    row = mdb.create("customer", id=me, first_name="Self", email="self@example.com",
-                     referred_by=me, friends=[me])
+    row = mdb.create(
+        "customer", id=me, first_name="Self", email="self@example.com", referred_by=me, friends=[me]
+    )
     assert row["id"] == me and row["referred_by"] == me and row["friends"] == [me]
     with pytest.raises(R.RowConflict):
-        R.create_row(db=mdb.db, definition=mdb.definition, entity="customer",
-                     data={"id": me, "first_name": "Twin", "email": "twin@example.com"})
+        R.create_row(
+            db=mdb.db,
+            definition=mdb.definition,
+            entity="customer",
+            data={"id": me, "first_name": "Twin", "email": "twin@example.com"},
+        )
 
 
 def test_many_to_many_lists_use_one_query_per_page(mdb):
@@ -234,31 +279,46 @@ BAD_BODIES = [
     ({"first_name": "x" * 256, "email": "x@e.com"}, [(("body", "first_name"), "string_too_long")]),
     ({"email": "x@e.com"}, [(("body", "first_name"), "missing")]),
     ({"first_name": None, "email": "x@e.com"}, [(("body", "first_name"), "missing")]),
-    ({"first_name": "a", "email": "x@e.com", "nope": 1},
-     [(("body", "nope"), "extra_forbidden")]),
+    ({"first_name": "a", "email": "x@e.com", "nope": 1}, [(("body", "nope"), "extra_forbidden")]),
     ({"first_name": "a", "email": "x@e.com", "age": "3"}, [(("body", "age"), "int_type")]),
     ({"first_name": "a", "email": "x@e.com", "age": True}, [(("body", "age"), "int_type")]),
     ({"first_name": "a", "email": "x@e.com", "age": 2**63}, [(("body", "age"), "int_range")]),
-    ({"first_name": "a", "email": "x@e.com", "score": math.nan},
-     [(("body", "score"), "finite_number")]),
+    (
+        {"first_name": "a", "email": "x@e.com", "score": math.nan},
+        [(("body", "score"), "finite_number")],
+    ),
     ({"first_name": "a", "email": "x@e.com", "vip": "yes"}, [(("body", "vip"), "bool_type")]),
     ({"first_name": "a", "email": "x@e.com", "tier": "gold"}, [(("body", "tier"), "enum")]),
-    ({"first_name": "a", "email": "x@e.com", "joined_on": "2024-13-01"},
-     [(("body", "joined_on"), "date_parsing")]),
-    ({"first_name": "a", "email": "x@e.com", "joined_on": "0999-01-01"},
-     [(("body", "joined_on"), "date_range")]),
+    (
+        {"first_name": "a", "email": "x@e.com", "joined_on": "2024-13-01"},
+        [(("body", "joined_on"), "date_parsing")],
+    ),
+    (
+        {"first_name": "a", "email": "x@e.com", "joined_on": "0999-01-01"},
+        [(("body", "joined_on"), "date_range")],
+    ),
     ({"first_name": "a\x00b", "email": "x@e.com"}, [(("body", "first_name"), "string_type")]),
     ({"first_name": "a\ud800", "email": "x@e.com"}, [(("body", "first_name"), "string_type")]),
-    ({"first_name": "a", "email": "x@e.com", "referred_by": "not-a-uuid"},
-     [(("body", "referred_by"), "uuid_parsing")]),
-    ({"first_name": "a", "email": "x@e.com", "referred_by": str(uuid.UUID(int=7))},
-     [(("body", "referred_by"), "reference_not_found")]),
-    ({"first_name": "a", "email": "x@e.com", "friends": "all"},
-     [(("body", "friends"), "list_type")]),
-    ({"first_name": "a", "email": "x@e.com", "friends": [str(uuid.UUID(int=8)), "zz"]},
-     [(("body", "friends", 1), "uuid_parsing")]),
-    ({"first_name": "a", "email": "x@e.com", "created_at": "2024-01-01T00:00:00"},
-     [(("body", "created_at"), "read_only")]),
+    (
+        {"first_name": "a", "email": "x@e.com", "referred_by": "not-a-uuid"},
+        [(("body", "referred_by"), "uuid_parsing")],
+    ),
+    (
+        {"first_name": "a", "email": "x@e.com", "referred_by": str(uuid.UUID(int=7))},
+        [(("body", "referred_by"), "reference_not_found")],
+    ),
+    (
+        {"first_name": "a", "email": "x@e.com", "friends": "all"},
+        [(("body", "friends"), "list_type")],
+    ),
+    (
+        {"first_name": "a", "email": "x@e.com", "friends": [str(uuid.UUID(int=8)), "zz"]},
+        [(("body", "friends", 1), "uuid_parsing")],
+    ),
+    (
+        {"first_name": "a", "email": "x@e.com", "created_at": "2024-01-01T00:00:00"},
+        [(("body", "created_at"), "read_only")],
+    ),
     ({"first_name": "a", "email": "x@e.com", "id": 5}, [(("body", "id"), "uuid_type")]),
 ]
 
@@ -275,36 +335,61 @@ def test_values_that_do_not_fit_are_refused_with_their_location(mdb):
 
 def test_more_bad_values_and_several_problems_at_once(mdb):
     with pytest.raises(R.RowInvalid) as info:
-        R.create_row(db=mdb.db, definition=mdb.definition, entity="product",
-                     data={"title": ["x"], "tags": {"a": 1}, "specs": [1], "price": "1"})
-    assert sorted(problems_of(info)) == sorted([
-        (("body", "title"), "string_type"), (("body", "tags"), "list_type"),
-        (("body", "specs"), "dict_type"), (("body", "price"), "float_type"),
-    ])
+        R.create_row(
+            db=mdb.db,
+            definition=mdb.definition,
+            entity="product",
+            data={"title": ["x"], "tags": {"a": 1}, "specs": [1], "price": "1"},
+        )
+    assert sorted(problems_of(info)) == sorted(
+        [
+            (("body", "title"), "string_type"),
+            (("body", "tags"), "list_type"),
+            (("body", "specs"), "dict_type"),
+            (("body", "price"), "float_type"),
+        ]
+    )
     with pytest.raises(R.RowInvalid) as info:
-        R.create_row(db=mdb.db, definition=mdb.definition, entity="purchase",
-                     data={"placed_at": "yesterday", "note": "é" * 40000})
-    assert sorted(problems_of(info)) == [(("body", "note"), "string_too_long"),
-                                         (("body", "placed_at"), "datetime_parsing")]
+        R.create_row(
+            db=mdb.db,
+            definition=mdb.definition,
+            entity="purchase",
+            data={"placed_at": "yesterday", "note": "é" * 40000},
+        )
+    assert sorted(problems_of(info)) == [
+        (("body", "note"), "string_too_long"),
+        (("body", "placed_at"), "datetime_parsing"),
+    ]
     with pytest.raises(R.RowInvalid):
         R.create_row(db=mdb.db, definition=mdb.definition, entity="purchase", data=["x"])
     row = mdb.create("customer", first_name="a", email="a@e.com")
     with pytest.raises(R.RowInvalid) as info:
         mdb.update("customer", row["id"], id=str(uuid.uuid4()), email=None)
-    assert sorted(problems_of(info)) == [(("body", "email"), "missing"),
-                                         (("body", "id"), "read_only")]
+    assert sorted(problems_of(info)) == [
+        (("body", "email"), "missing"),
+        (("body", "id"), "read_only"),
+    ]
 
 
 def test_unique_values_clash_as_a_conflict(mdb):
     mdb.create("customer", first_name="a", email="a@e.com")
     other = mdb.create("customer", first_name="b", email="b@e.com")
     with pytest.raises(R.RowConflict) as info:
-        R.create_row(db=mdb.db, definition=mdb.definition, entity="customer",
-                     data={"first_name": "c", "email": "a@e.com"})
+        R.create_row(
+            db=mdb.db,
+            definition=mdb.definition,
+            entity="customer",
+            data={"first_name": "c", "email": "a@e.com"},
+        )
     assert problems_of(info) == [(("body", "email"), "unique")]
     with pytest.raises(R.RowConflict):
-        R.update_row(db=mdb.db, definition=mdb.definition, entity="customer",
-                     row_id=other["id"], data={"email": "a@e.com"})
+        R.update_row(
+            db=mdb.db,
+            definition=mdb.definition,
+            entity="customer",
+            row_id=other["id"],
+            data={"email": "a@e.com"},
+        )
     mdb.db.rollback()
     assert mdb.update("customer", other["id"], email="b@e.com")["email"] == "b@e.com"
 
@@ -321,8 +406,7 @@ def test_unknown_model_parts_and_rows_are_not_found(mdb):
         with pytest.raises(NotFound):
             R.get_row(db=db, definition=defn, entity="customer", row_id=row_id)
         with pytest.raises(NotFound):
-            R.update_row(db=db, definition=defn, entity="customer", row_id=row_id,
-                         data={"age": 1})
+            R.update_row(db=db, definition=defn, entity="customer", row_id=row_id, data={"age": 1})
         with pytest.raises(NotFound):
             R.delete_row(db=db, definition=defn, entity="customer", row_id=row_id)
 
@@ -333,15 +417,25 @@ def test_unknown_model_parts_and_rows_are_not_found(mdb):
 @pytest.fixture
 def people(mdb):
     specs = [
-        ("amy", 30, 1.5, True, "free"), ("bea", 25, 2.5, False, "pro"),
-        ("cal", None, 3.5, True, "team"), ("dan", 41, None, False, "pro"),
-        ("eve", 25, 0.5, None, None), ("fay", 60, 9.0, True, "free"),
+        ("amy", 30, 1.5, True, "free"),
+        ("bea", 25, 2.5, False, "pro"),
+        ("cal", None, 3.5, True, "team"),
+        ("dan", 41, None, False, "pro"),
+        ("eve", 25, 0.5, None, None),
+        ("fay", 60, 9.0, True, "free"),
         ("gus", 18, 4.0, False, "team"),
     ]
     made = {}
     for name, age, score, vip, tier in specs:
-        made[name] = mdb.create("customer", first_name=name, email=f"{name}@example.com",
-                                age=age, score=score, vip=vip, tier=tier)
+        made[name] = mdb.create(
+            "customer",
+            first_name=name,
+            email=f"{name}@example.com",
+            age=age,
+            score=score,
+            vip=vip,
+            tier=tier,
+        )
     return made
 
 
@@ -419,21 +513,47 @@ def test_json_fields_cannot_be_sorted_or_filtered(mdb):
 # SQL metacharacters, LIKE wildcards and what PyDAL would paste into SQL verbatim if it were
 # given a string for belongs() or orderby.
 NASTY = [
-    "'", "''", "\\", "\\'", "%", "_", "a%b_c", "\"", ";", "--", "/*", "*/",
-    "'; DROP TABLE customer; --", "x' OR '1'='1", "1) OR (1=1", "' UNION SELECT id FROM company --",
-    "SELECT id FROM customer", "customer.id", "(SELECT 1)", "NULL", "true", "0x41", "é✓",
-    "a\tb\nc", "%' OR 1=1 OR first_name LIKE '%",
+    "'",
+    "''",
+    "\\",
+    "\\'",
+    "%",
+    "_",
+    "a%b_c",
+    '"',
+    ";",
+    "--",
+    "/*",
+    "*/",
+    "'; DROP TABLE customer; --",
+    "x' OR '1'='1",
+    "1) OR (1=1",
+    "' UNION SELECT id FROM company --",
+    "SELECT id FROM customer",
+    "customer.id",
+    "(SELECT 1)",
+    "NULL",
+    "true",
+    "0x41",
+    "é✓",
+    "a\tb\nc",
+    "%' OR 1=1 OR first_name LIKE '%",
 ]
 
 
 def test_metacharacters_and_injection_strings_are_data(mdb, people):
-    weird = [mdb.create("customer", first_name=text, email=f"w{i}@example.com",
-                        last_name=f"{text}!")
-             for i, text in enumerate(NASTY)]
+    weird = [
+        mdb.create("customer", first_name=text, email=f"w{i}@example.com", last_name=f"{text}!")
+        for i, text in enumerate(NASTY)
+    ]
     total = 7 + len(NASTY)
     for row, text in zip(weird, NASTY, strict=True):
-        for op, value in (("eq", text), ("in", text.replace(",", "")), ("startswith", text),
-                          ("contains", text)):
+        for op, value in (
+            ("eq", text),
+            ("in", text.replace(",", "")),
+            ("startswith", text),
+            ("contains", text),
+        ):
             if op == "in" and "," in text:
                 continue
             rows, _ = mdb.list("customer", filters={f"first_name.{op}": value}, limit=1000)
@@ -450,13 +570,29 @@ def test_metacharacters_and_injection_strings_are_data(mdb, people):
                     assert held.startswith(text.lower()), (op, text, held)
         rows, _ = mdb.list("customer", filters={"last_name.contains": f"{text}!"})
         assert row["id"] in {r["id"] for r in rows}
-    for key in ("id; DROP TABLE customer", "customer.id", "(SELECT 1)", "first_name DESC",
-                "first_name,email;", "-", "--first_name", "id)", "<random>", "first_name ",
-                "FIRST_NAME"):
+    for key in (
+        "id; DROP TABLE customer",
+        "customer.id",
+        "(SELECT 1)",
+        "first_name DESC",
+        "first_name,email;",
+        "-",
+        "--first_name",
+        "id)",
+        "<random>",
+        "first_name ",
+        "FIRST_NAME",
+    ):
         with pytest.raises(R.RowInvalid):
             mdb.list("customer", sort=key)
-    for key in ("first_name) OR (1=1", "first_name.eq.eq", "customer.first_name", "id;--.eq",
-                "first_name.belongs", "first_name.in)"):
+    for key in (
+        "first_name) OR (1=1",
+        "first_name.eq.eq",
+        "customer.first_name",
+        "id;--.eq",
+        "first_name.belongs",
+        "first_name.in)",
+    ):
         with pytest.raises(R.RowInvalid):
             mdb.list("customer", filters={key: "x"})
     assert mdb.count("customer") == total
@@ -486,18 +622,23 @@ def check_integrity(m: ModelDB, definition: Definition) -> None:
                 orphans = m.scalar(
                     f"SELECT COUNT(*) FROM {q(entity.name)} c LEFT JOIN {q(column.target)} p "
                     f"ON c.{q(column.name)} = p.id "
-                    f"WHERE c.{q(column.name)} IS NOT NULL AND p.id IS NULL")
+                    f"WHERE c.{q(column.name)} IS NOT NULL AND p.id IS NULL"
+                )
                 assert orphans == 0, (entity.name, column.name)
             if column.required:
-                nulls = m.scalar(f"SELECT COUNT(*) FROM {q(entity.name)} "
-                                 f"WHERE {q(column.name)} IS NULL")
+                nulls = m.scalar(
+                    f"SELECT COUNT(*) FROM {q(entity.name)} WHERE {q(column.name)} IS NULL"
+                )
                 assert nulls == 0, (entity.name, column.name)
             if column.unique:
                 row = None
                 with m.engine.connect() as conn:
-                    row = conn.execute(sa.text(
-                        f"SELECT COUNT({q(column.name)}), COUNT(DISTINCT {q(column.name)}) "
-                        f"FROM {q(entity.name)}")).one()
+                    row = conn.execute(
+                        sa.text(
+                            f"SELECT COUNT({q(column.name)}), COUNT(DISTINCT {q(column.name)}) "
+                            f"FROM {q(entity.name)}"
+                        )
+                    ).one()
                 assert row[0] == row[1], (entity.name, column.name)
             if column.type == "Enum":
                 values = {r[column.name] for r in all_rows(m, entity.name)}
@@ -506,7 +647,8 @@ def check_integrity(m: ModelDB, definition: Definition) -> None:
         for end, target in (("source_id", join.source), ("target_id", join.target)):
             orphans = m.scalar(
                 f"SELECT COUNT(*) FROM {q(join.name)} j LEFT JOIN {q(target)} p "
-                f"ON j.{end} = p.id WHERE p.id IS NULL")
+                f"ON j.{end} = p.id WHERE p.id IS NULL"
+            )
             assert orphans == 0, (join.name, end)
 
 
@@ -521,8 +663,15 @@ def test_seed_links_real_rows_and_keeps_unique_values_unique(mdb):
     links = mdb.count("purchase__products") + mdb.count("customer__friends")
     references = sum(
         mdb.scalar(f"SELECT COUNT({mdb.q(c)}) FROM {mdb.q(e)}")
-        for e, c in (("company", "ceo"), ("customer", "referred_by"), ("customer", "employer"),
-                     ("purchase", "customer"), ("review", "author"), ("review", "product")))
+        for e, c in (
+            ("company", "ceo"),
+            ("customer", "referred_by"),
+            ("customer", "employer"),
+            ("purchase", "customer"),
+            ("review", "author"),
+            ("review", "product"),
+        )
+    )
     assert answer["relationships_created"] == links + references
     # The cycle company.ceo <-> customer.employer is filled both ways.
     assert mdb.scalar(f"SELECT COUNT(ceo) FROM {mdb.q('company')}") == 9
@@ -574,11 +723,16 @@ def stored(m: ModelDB) -> dict[str, list[tuple]]:
     out = {}
     with m.engine.connect() as conn:
         for entity in ENTITIES:
-            out[entity] = [tuple(r) for r in conn.execute(
-                sa.text(f"SELECT * FROM {m.q(entity)} ORDER BY id"))]
+            out[entity] = [
+                tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {m.q(entity)} ORDER BY id"))
+            ]
         for join in join_tables(m.definition):
-            out[join.name] = [tuple(r) for r in conn.execute(
-                sa.text(f"SELECT * FROM {m.q(join.name)} ORDER BY source_id, target_id"))]
+            out[join.name] = [
+                tuple(r)
+                for r in conn.execute(
+                    sa.text(f"SELECT * FROM {m.q(join.name)} ORDER BY source_id, target_id")
+                )
+            ]
     return out
 
 
@@ -592,11 +746,15 @@ def test_chunking_and_caches_do_not_change_the_data(mdb, monkeypatch):
     monkeypatch.setattr(S, "ID_CACHE_MAX", 10)
     monkeypatch.setattr(S, "ROWS_PER_STATEMENT", 3)
     seen = []
-    mdb.seed(max_instances_per_entity=300, seed=77,
-             progress=lambda done, total: seen.append((done, total)))
+    mdb.seed(
+        max_instances_per_entity=300,
+        seed=77,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert stored(mdb) == whole
     assert len(seen) > 200 and seen[-1][0] == seen[-1][1] == 1500 + mdb.count(
-        "purchase__products") + mdb.count("customer__friends")
+        "purchase__products"
+    ) + mdb.count("customer__friends")
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
@@ -645,8 +803,12 @@ def test_seed_specific_entities_and_preserve_existing(mdb):
     assert {r["product"] for r in reviews} <= products  # existing rows of entities not seeded
     assert {r["id"] for r in all_rows(mdb, "product")} == products
     progress = []
-    mdb.seed(max_instances_per_entity=4, seed=2, preserve_existing=True,
-             progress=lambda done, total: progress.append((done, total)))
+    mdb.seed(
+        max_instances_per_entity=4,
+        seed=2,
+        preserve_existing=True,
+        progress=lambda done, total: progress.append((done, total)),
+    )
     assert progress and progress[-1][0] == progress[-1][1]
     for entity, count in (("company", 8), ("customer", 8), ("review", 9)):
         assert mdb.count(entity) == count
@@ -665,8 +827,9 @@ def test_seed_clashes_with_hand_made_unique_values_are_avoided(mdb):
     R.empty(db=mdb.db, definition=mdb.definition)
     for i, email in enumerate([f"h{i}@example.com" for i in range(3)] + clashing):
         mdb.create("customer", first_name=f"n{i}", email=email)
-    mdb.seed(max_instances_per_entity=3, seed=21, preserve_existing=True,
-             specific_entities=["customer"])
+    mdb.seed(
+        max_instances_per_entity=3, seed=21, preserve_existing=True, specific_entities=["customer"]
+    )
     assert mdb.count("customer") == 9
     check_integrity(mdb, mdb.definition)
     emails = [r["email"] for r in all_rows(mdb, "customer")]
@@ -676,22 +839,30 @@ def test_seed_clashes_with_hand_made_unique_values_are_avoided(mdb):
 def test_seed_refuses_what_cannot_be_seeded(mdb):
     with pytest.raises(R.RowInvalid) as info:
         mdb.seed(max_instances_per_entity=-1, specific_entities=["nope", 3], seed="x")
-    assert sorted(problems_of(info)) == sorted([
-        (("body", "max_instances_per_entity"), "int_type"),
-        (("body", "specific_entities", 0), "unknown_entity"),
-        (("body", "specific_entities", 1), "unknown_entity"),
-        (("body", "seed"), "int_type"),
-    ])
+    assert sorted(problems_of(info)) == sorted(
+        [
+            (("body", "max_instances_per_entity"), "int_type"),
+            (("body", "specific_entities", 0), "unknown_entity"),
+            (("body", "specific_entities", 1), "unknown_entity"),
+            (("body", "seed"), "int_type"),
+        ]
+    )
     assert mdb.seed(max_instances_per_entity=0)["entities_created"] == 0
 
 
 def test_a_cycle_of_required_references_is_refused(fresh_target):
-    doc = {"entities": [
-        {"name": "hen", "fields": [{"name": "egg", "type": "Reference", "target": "egg",
-                                    "required": True}]},
-        {"name": "egg", "fields": [{"name": "hen", "type": "Reference", "target": "hen",
-                                    "required": True}]},
-    ]}
+    doc = {
+        "entities": [
+            {
+                "name": "hen",
+                "fields": [{"name": "egg", "type": "Reference", "target": "egg", "required": True}],
+            },
+            {
+                "name": "egg",
+                "fields": [{"name": "hen", "type": "Reference", "target": "hen", "required": True}],
+            },
+        ]
+    }
     m = ModelDB(fresh_target, definition_of(doc))
     try:
         with pytest.raises(R.RowInvalid) as info:
@@ -703,23 +874,36 @@ def test_a_cycle_of_required_references_is_refused(fresh_target):
 
 
 def test_required_self_references_and_one_to_one(fresh_target):
-    doc = {"entities": [
-        {"name": "node", "fields": [
-            {"name": "label", "type": "String", "required": True, "unique": True},
-            {"name": "parent", "type": "Reference", "target": "node", "required": True},
-            {"name": "twin", "type": "Reference", "target": "node", "unique": True},
-            {"name": "kind", "type": "Enum", "values": ["x", "y"], "unique": True},
-            {"name": "flag", "type": "Boolean", "unique": True},
-            {"name": "day", "type": "Date", "unique": True},
-            {"name": "moment", "type": "DateTime", "unique": True},
-            {"name": "ordinal", "type": "Integer", "unique": True},
-            {"name": "weight", "type": "Float", "unique": True},
-        ]},
-        {"name": "passport", "fields": [
-            {"name": "holder", "type": "Reference", "target": "node", "required": True,
-             "unique": True},
-        ]},
-    ]}
+    doc = {
+        "entities": [
+            {
+                "name": "node",
+                "fields": [
+                    {"name": "label", "type": "String", "required": True, "unique": True},
+                    {"name": "parent", "type": "Reference", "target": "node", "required": True},
+                    {"name": "twin", "type": "Reference", "target": "node", "unique": True},
+                    {"name": "kind", "type": "Enum", "values": ["x", "y"], "unique": True},
+                    {"name": "flag", "type": "Boolean", "unique": True},
+                    {"name": "day", "type": "Date", "unique": True},
+                    {"name": "moment", "type": "DateTime", "unique": True},
+                    {"name": "ordinal", "type": "Integer", "unique": True},
+                    {"name": "weight", "type": "Float", "unique": True},
+                ],
+            },
+            {
+                "name": "passport",
+                "fields": [
+                    {
+                        "name": "holder",
+                        "type": "Reference",
+                        "target": "node",
+                        "required": True,
+                        "unique": True,
+                    },
+                ],
+            },
+        ]
+    }
     m = ModelDB(fresh_target, definition_of(doc))
     try:
         m.seed(max_instances_per_entity=25, seed=4)
@@ -738,10 +922,36 @@ def test_required_self_references_and_one_to_one(fresh_target):
 # --------------------------------------------------------------------------- property
 
 
-SIMPLE_TYPES = ["String", "Text", "Integer", "Float", "Boolean", "DateTime", "Date", "Array",
-                "Object", "Enum"]
-FIELD_NAMES = ["name", "email", "title", "description", "age", "price", "quantity", "city",
-               "first_name", "phone", "url", "rating", "birthday", "code", "amount", "value"]
+SIMPLE_TYPES = [
+    "String",
+    "Text",
+    "Integer",
+    "Float",
+    "Boolean",
+    "DateTime",
+    "Date",
+    "Array",
+    "Object",
+    "Enum",
+]
+FIELD_NAMES = [
+    "name",
+    "email",
+    "title",
+    "description",
+    "age",
+    "price",
+    "quantity",
+    "city",
+    "first_name",
+    "phone",
+    "url",
+    "rating",
+    "birthday",
+    "code",
+    "amount",
+    "value",
+]
 
 
 @st.composite
@@ -761,8 +971,11 @@ def definitions(draw) -> dict:
             if kind not in ("Array", "Object", "Text"):
                 spec["unique"] = draw(st.booleans())
             if kind == "Enum":
-                spec["values"] = draw(st.lists(st.sampled_from(["a", "b", "c", "d"]),
-                                               min_size=2, max_size=4, unique=True))
+                spec["values"] = draw(
+                    st.lists(
+                        st.sampled_from(["a", "b", "c", "d"]), min_size=2, max_size=4, unique=True
+                    )
+                )
             if kind == "Reference":
                 spec["target"] = f"t{draw(st.integers(0, i))}"
             fields.append(spec)
@@ -775,8 +988,12 @@ def definitions(draw) -> dict:
     return {"entities": entities, "relationships": relationships}
 
 
-@settings(max_examples=20, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(doc=definitions(), seed=st.integers(0, 2**32))
 def test_seeded_rows_round_trip(fresh_target, doc, seed):
     definition = Definition.model_validate(doc)

@@ -40,33 +40,49 @@ from tests.backends import discover
 # every field type.
 SHOP = {
     "entities": [
-        {"name": "customer", "display_name": "Customer", "fields": [
-            {"name": "first_name", "type": "String", "required": True},
-            {"name": "email", "type": "String", "required": True, "unique": True},
-            {"name": "age", "type": "Integer"},
-            {"name": "vip", "type": "Boolean"},
-            {"name": "tier", "type": "Enum", "values": ["free", "pro"]},
-            {"name": "referred_by", "type": "Reference", "target": "customer"},
-        ]},
-        {"name": "product", "fields": [
-            {"name": "title", "type": "String", "required": True},
-            {"name": "price", "type": "Float"},
-            {"name": "tags", "type": "Array"},
-            {"name": "specs", "type": "Object"},
-        ]},
-        {"name": "purchase", "fields": [
-            {"name": "placed_at", "type": "DateTime"},
-            {"name": "quantity", "type": "Integer"},
-        ]},
-        {"name": "supplier", "fields": [
-            {"name": "name", "type": "String", "required": True},
-            {"name": "since", "type": "Date"},
-            {"name": "notes", "type": "Text"},
-        ]},
-        {"name": "review", "fields": [
-            {"name": "stars", "type": "Integer", "required": True},
-            {"name": "product", "type": "Reference", "target": "product", "required": True},
-        ]},
+        {
+            "name": "customer",
+            "display_name": "Customer",
+            "fields": [
+                {"name": "first_name", "type": "String", "required": True},
+                {"name": "email", "type": "String", "required": True, "unique": True},
+                {"name": "age", "type": "Integer"},
+                {"name": "vip", "type": "Boolean"},
+                {"name": "tier", "type": "Enum", "values": ["free", "pro"]},
+                {"name": "referred_by", "type": "Reference", "target": "customer"},
+            ],
+        },
+        {
+            "name": "product",
+            "fields": [
+                {"name": "title", "type": "String", "required": True},
+                {"name": "price", "type": "Float"},
+                {"name": "tags", "type": "Array"},
+                {"name": "specs", "type": "Object"},
+            ],
+        },
+        {
+            "name": "purchase",
+            "fields": [
+                {"name": "placed_at", "type": "DateTime"},
+                {"name": "quantity", "type": "Integer"},
+            ],
+        },
+        {
+            "name": "supplier",
+            "fields": [
+                {"name": "name", "type": "String", "required": True},
+                {"name": "since", "type": "Date"},
+                {"name": "notes", "type": "Text"},
+            ],
+        },
+        {
+            "name": "review",
+            "fields": [
+                {"name": "stars", "type": "Integer", "required": True},
+                {"name": "product", "type": "Reference", "target": "product", "required": True},
+            ],
+        },
         {"name": "coupon", "fields": [{"name": "code", "type": "String", "unique": True}]},
     ],
     "relationships": [
@@ -102,8 +118,11 @@ def _mains(tmp_path_factory) -> Iterator[Callable[[str], DatabaseTarget]]:
 
         def get(family: str) -> DatabaseTarget:
             if family not in made:
-                like = (sqlite_target(tmp_path_factory.mktemp("main") / "like.db")
-                        if family == "sqlite" else discover().targets[family])
+                like = (
+                    sqlite_target(tmp_path_factory.mktemp("main") / "like.db")
+                    if family == "sqlite"
+                    else discover().targets[family]
+                )
                 made[family] = stack.enter_context(scratch_database(like, prefix="test"))
             return made[family]
 
@@ -127,8 +146,10 @@ def apps(main_target: DatabaseTarget, tmp_path: Path) -> Iterator[Callable[..., 
 
     def make(defn: Definition | None = None, *, model_id: str | None = None, create=True):
         app_db = store.locate(
-            main=main_target, data_dir=tmp_path / "data",
-            model_id=model_id or f"shop-{uuid.uuid4().hex[:8]}", definition=defn or definition(),
+            main=main_target,
+            data_dir=tmp_path / "data",
+            model_id=model_id or f"shop-{uuid.uuid4().hex[:8]}",
+            definition=defn or definition(),
         )
         made.append(app_db)
         if create:
@@ -167,15 +188,27 @@ def fill(app_db: AppDatabase) -> dict[str, uuid.UUID]:
     ids = {name: uuid.uuid4() for name in ("ann", "bob", "mug", "tea", "acme", "order")}
     with rows(app_db) as db:
         db.supplier.insert(id=ids["acme"], name="Acme", since=datetime(2020, 1, 2).date())
-        db.customer.insert(id=ids["ann"], first_name="Ann", email="ann@example.com", age=41,
-                           vip=True, tier="pro")
-        db.customer.insert(id=ids["bob"], first_name="Bob", email="bob@example.com",
-                           referred_by=ids["ann"])
-        db.product.insert(id=ids["mug"], title="Mug", price=9.5, tags=["kitchen"],
-                          specs={"ml": 300}, supplier=ids["acme"])
+        db.customer.insert(
+            id=ids["ann"], first_name="Ann", email="ann@example.com", age=41, vip=True, tier="pro"
+        )
+        db.customer.insert(
+            id=ids["bob"], first_name="Bob", email="bob@example.com", referred_by=ids["ann"]
+        )
+        db.product.insert(
+            id=ids["mug"],
+            title="Mug",
+            price=9.5,
+            tags=["kitchen"],
+            specs={"ml": 300},
+            supplier=ids["acme"],
+        )
         db.product.insert(id=ids["tea"], title="Tea", price=4.0)
-        db.purchase.insert(id=ids["order"], customer=ids["bob"], quantity=2,
-                           placed_at=datetime(2024, 5, 6, 7, 8, 9, 123456))
+        db.purchase.insert(
+            id=ids["order"],
+            customer=ids["bob"],
+            quantity=2,
+            placed_at=datetime(2024, 5, 6, 7, 8, 9, 123456),
+        )
         for product in ("mug", "tea"):
             db.purchase__products.insert(source_id=ids["order"], target_id=ids[product])
         db.review.insert(stars=5, product=ids["mug"])
@@ -232,8 +265,17 @@ def test_create_makes_tables_indexes_and_foreign_keys(apps, backend, main_target
     with inspector(app_db) as insp:
         assert set(insp.get_table_names()) == TABLES
         columns = {c["name"] for c in insp.get_columns("customer")}
-        assert columns == {"id", "created_at", "updated_at", "first_name", "email", "age", "vip",
-                           "tier", "referred_by"}
+        assert columns == {
+            "id",
+            "created_at",
+            "updated_at",
+            "first_name",
+            "email",
+            "age",
+            "vip",
+            "tier",
+            "referred_by",
+        }
         assert {c["name"] for c in insp.get_columns("purchase")} >= {"customer", "placed_at"}
         for table in ENTITIES:
             assert insp.get_pk_constraint(table)["constrained_columns"] == ["id"]
@@ -242,13 +284,19 @@ def test_create_makes_tables_indexes_and_foreign_keys(apps, backend, main_target
         indexed = {tuple(i["column_names"]) for i in insp.get_indexes("customer")}
         assert ("referred_by",) in indexed
         uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("customer")} | {
-            tuple(i["column_names"]) for i in insp.get_indexes("customer") if i["unique"]}
+            tuple(i["column_names"]) for i in insp.get_indexes("customer") if i["unique"]
+        }
         assert ("email",) in uniques
         assert ("customer",) in {tuple(i["column_names"]) for i in insp.get_indexes("purchase")}
         fks = {
-            (table, tuple(fk["constrained_columns"]), fk["referred_table"],
-             fk["options"].get("ondelete"))
-            for table in TABLES for fk in insp.get_foreign_keys(table)
+            (
+                table,
+                tuple(fk["constrained_columns"]),
+                fk["referred_table"],
+                fk["options"].get("ondelete"),
+            )
+            for table in TABLES
+            for fk in insp.get_foreign_keys(table)
         }
     assert fks == {
         ("customer", ("referred_by",), "customer", "SET NULL"),
@@ -317,18 +365,31 @@ def test_status_counts_rows_through_pydal(apps):
     report = store.status(app_db, last_seeded=seeded)
     assert report["exists"] is True
     assert report["entity_counts"] == {
-        "customer": 2, "product": 2, "purchase": 1, "supplier": 1, "review": 1, "coupon": 0,
+        "customer": 2,
+        "product": 2,
+        "purchase": 1,
+        "supplier": 1,
+        "review": 1,
+        "coupon": 0,
     }
     assert report["total_entities"] == 7
     assert report["last_seeded"] == seeded
     assert report["schema_version"] == store.schema_version(app_db.definition)
     assert len(report["schema_version"]) == 12
     assert report["schema_version"] != store.schema_version(
-        definition(lambda raw: raw["entities"].pop()))
+        definition(lambda raw: raw["entities"].pop())
+    )
     assert report["size_bytes"] > 0
     assert report["in_sync"] is True
-    assert set(report) == {"exists", "total_entities", "entity_counts", "last_seeded",
-                           "schema_version", "size_bytes", "in_sync"}
+    assert set(report) == {
+        "exists",
+        "total_entities",
+        "entity_counts",
+        "last_seeded",
+        "schema_version",
+        "size_bytes",
+        "in_sync",
+    }
 
 
 def test_a_column_added_behind_the_back_is_drift(apps, tmp_path):
@@ -340,8 +401,14 @@ def test_a_column_added_behind_the_back_is_drift(apps, tmp_path):
     planned = sync.plan(app_db, app_db.definition)
     assert planned.operations == ["drop column customer.nickname"]
     assert planned.destructive == ["drop column customer.nickname"]
-    run = partial(sync.apply, app_db, app_db.definition, allow_destructive=True,
-                  backups_dir=tmp_path / "backups", version=2)
+    run = partial(
+        sync.apply,
+        app_db,
+        app_db.definition,
+        allow_destructive=True,
+        backups_dir=tmp_path / "backups",
+        version=2,
+    )
     if app_db.family == "mysql":
         with pytest.raises(sync.Unsupported):
             run()
@@ -355,10 +422,15 @@ def test_a_column_added_behind_the_back_is_drift(apps, tmp_path):
 
 def _grow(raw: dict) -> None:
     """A new entity referring to an old one, a new field, and a new enum member."""
-    raw["entities"].append({"name": "shipment", "fields": [
-        {"name": "carrier", "type": "String", "required": True},
-        {"name": "purchase", "type": "Reference", "target": "purchase"},
-    ]})
+    raw["entities"].append(
+        {
+            "name": "shipment",
+            "fields": [
+                {"name": "carrier", "type": "String", "required": True},
+                {"name": "purchase", "type": "Reference", "target": "purchase"},
+            ],
+        }
+    )
     entity(raw, "product")["fields"].append({"name": "color", "type": "String"})
     entity(raw, "customer")["fields"][4]["values"] = ["free", "pro", "enterprise"]
 
@@ -369,8 +441,11 @@ def test_sync_adds_an_entity_and_a_field(apps, tmp_path):
     grown = definition(_grow)
 
     planned = sync.plan(app_db, grown)
-    for op in ("create table shipment", "add column product.color",
-               "change enum members of customer.tier: add ['enterprise']"):
+    for op in (
+        "create table shipment",
+        "add column product.color",
+        "change enum members of customer.tier: add ['enterprise']",
+    ):
         assert op in planned.operations, planned.operations
     assert "create index ix_shipment_purchase on shipment (purchase)" in planned.operations
     assert planned.destructive == []
@@ -382,8 +457,9 @@ def test_sync_adds_an_entity_and_a_field(apps, tmp_path):
     assert store.in_sync(app_db)
 
     backups = tmp_path / "backups"
-    run = partial(sync.apply, app_db, grown, allow_destructive=False, backups_dir=backups,
-                  version=2)
+    run = partial(
+        sync.apply, app_db, grown, allow_destructive=False, backups_dir=backups, version=2
+    )
     if expect_unsupported_on_mysql(app_db, run):
         return
     applied = run()
@@ -418,8 +494,9 @@ def test_sync_adds_an_entity_and_a_field(apps, tmp_path):
 def _shrink(raw: dict) -> None:
     """Drop an entity (and its relationship), a ManyToMany, a field; change a field's type."""
     raw["entities"] = [e for e in raw["entities"] if e["name"] != "supplier"]
-    raw["relationships"] = [r for r in raw["relationships"]
-                            if r["from"] != "supplier" and r["type"] != "ManyToMany"]
+    raw["relationships"] = [
+        r for r in raw["relationships"] if r["from"] != "supplier" and r["type"] != "ManyToMany"
+    ]
     customer = entity(raw, "customer")
     customer["fields"] = [f for f in customer["fields"] if f["name"] != "vip"]
     next(f for f in customer["fields"] if f["name"] == "age")["type"] = "String"
@@ -435,15 +512,19 @@ def test_a_destructive_sync_is_refused_then_applied_when_allowed(apps, tmp_path)
         sync.apply(app_db, shrunk, allow_destructive=False, backups_dir=backups, version=2)
     assert isinstance(refused.value, Conflict)  # the HTTP layer's 409
     assert set(refused.value.operations) == {
-        "drop table supplier", "drop table purchase__products", "drop column customer.vip",
-        "drop column product.supplier", "change type of customer.age from bigint to string(255)",
+        "drop table supplier",
+        "drop table purchase__products",
+        "drop column customer.vip",
+        "drop column product.supplier",
+        "change type of customer.age from bigint to string(255)",
     }
     assert "allow_destructive" in refused.value.detail
     assert store.in_sync(app_db), store.differences(app_db)  # nothing changed
     assert sync.plan(app_db, shrunk).destructive == refused.value.operations
 
-    run = partial(sync.apply, app_db, shrunk, allow_destructive=True, backups_dir=backups,
-                  version=2)
+    run = partial(
+        sync.apply, app_db, shrunk, allow_destructive=True, backups_dir=backups, version=2
+    )
     if expect_unsupported_on_mysql(app_db, run):
         return
     run()
@@ -478,10 +559,18 @@ def test_rows_that_do_not_fit_stop_the_whole_sync(apps, tmp_path):
         db.purchase.insert(quantity=2)
         db.commit()
 
-    for change, message in ((required_field, "cannot add required field product.sku"),
-                            (unique_over_duplicates, "existing rows do not fit")):
-        run = partial(sync.apply, app_db, definition(change), allow_destructive=False,
-                      backups_dir=backups, version=2)
+    for change, message in (
+        (required_field, "cannot add required field product.sku"),
+        (unique_over_duplicates, "existing rows do not fit"),
+    ):
+        run = partial(
+            sync.apply,
+            app_db,
+            definition(change),
+            allow_destructive=False,
+            backups_dir=backups,
+            version=2,
+        )
         if expect_unsupported_on_mysql(app_db, run):
             continue
         with pytest.raises(Invalid, match=message):
@@ -492,11 +581,18 @@ def test_rows_that_do_not_fit_stop_the_whole_sync(apps, tmp_path):
 
     # On an empty table a required field is fine (SQLite rebuilds the table for it).
     def required_on_empty(raw):
-        entity(raw, "coupon")["fields"].append({"name": "percent", "type": "Integer",
-                                                "required": True})
+        entity(raw, "coupon")["fields"].append(
+            {"name": "percent", "type": "Integer", "required": True}
+        )
 
-    run = partial(sync.apply, app_db, definition(required_on_empty),
-                  allow_destructive=False, backups_dir=backups, version=2)
+    run = partial(
+        sync.apply,
+        app_db,
+        definition(required_on_empty),
+        allow_destructive=False,
+        backups_dir=backups,
+        version=2,
+    )
     if not expect_unsupported_on_mysql(app_db, run):
         run()
         assert store.in_sync(store.with_definition(app_db, definition(required_on_empty)))
@@ -530,18 +626,27 @@ def test_a_crash_mid_sync_leaves_the_previous_schema(apps, main_target, tmp_path
     app_db = apps()
     fill(app_db)
     changed = definition(lambda raw: (_grow(raw), _shrink(raw)))
-    if expect_unsupported_on_mysql(app_db, partial(
-            sync.apply, app_db, changed, allow_destructive=True, backups_dir=tmp_path,
-            version=2)):
+    if expect_unsupported_on_mysql(
+        app_db,
+        partial(
+            sync.apply, app_db, changed, allow_destructive=True, backups_dir=tmp_path, version=2
+        ),
+    ):
         return
     args = {
         "main": main_target.sa_url.render_as_string(hide_password=False),
-        "data_dir": str(tmp_path / "data"), "model_id": app_db.model_id,
+        "data_dir": str(tmp_path / "data"),
+        "model_id": app_db.model_id,
         "old": app_db.definition.model_dump(mode="json", by_alias=True),
         "new": changed.model_dump(mode="json", by_alias=True),
     }
-    done = subprocess.run([sys.executable, "-c", CRASHING_SYNC, json.dumps(args)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_SYNC, json.dumps(args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 9, done.stderr
     assert store.differences(app_db) == []
     assert store.status(app_db)["entity_counts"]["review"] == 1
@@ -577,8 +682,13 @@ def test_drop_removes_everything(apps, backend, tmp_path):
     store.drop(app_db)
     assert not store.exists(app_db)
     assert store.status(app_db) | {"schema_version": None} == {
-        "exists": False, "total_entities": 0, "entity_counts": {}, "last_seeded": None,
-        "schema_version": None, "size_bytes": 0, "in_sync": False,
+        "exists": False,
+        "total_entities": 0,
+        "entity_counts": {},
+        "last_seeded": None,
+        "schema_version": None,
+        "size_bytes": 0,
+        "in_sync": False,
     }
     if backend == "sqlite":
         folder = app_db.target.sqlite_path.parent

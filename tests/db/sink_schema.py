@@ -36,7 +36,9 @@ def sink_columns() -> SinkColumns:
         "kid": {
             "id": sa.Column("id", sa.Uuid, primary_key=True, default=uuid.uuid4),
             "parent_id": sa.Column(
-                "parent_id", sa.Uuid, sa.ForeignKey("parent.id", ondelete="CASCADE"),
+                "parent_id",
+                sa.Uuid,
+                sa.ForeignKey("parent.id", ondelete="CASCADE"),
                 nullable=False,
             ),
             "count": sa.Column("count", sa.Integer),
@@ -53,7 +55,9 @@ def sink_columns() -> SinkColumns:
             "token": sa.Column("token", sa.Uuid),
             "doc": sa.Column("doc", sa.JSON),
             "plan": sa.Column(
-                "plan", sa.Enum(*PLANS, name="plan", create_constraint=True), nullable=False,
+                "plan",
+                sa.Enum(*PLANS, name="plan", create_constraint=True),
+                nullable=False,
                 server_default="free",
             ),
             # NOT NULL with a Python-side default only: PyDAL must repeat it.
@@ -80,7 +84,9 @@ def sink_fields(family: str) -> SinkFields:
         "kid": {
             "id": Field("id", uuid_type(family), notnull=True, default=uuid.uuid4),
             "parent_id": Field(
-                "parent_id", uuid_type(family, references="parent.id"), notnull=True,
+                "parent_id",
+                uuid_type(family, references="parent.id"),
+                notnull=True,
                 ondelete="CASCADE",
             ),
             "count": Field("count", "integer"),
@@ -110,4 +116,3 @@ def define_sink(
     for table, flds in (fields if fields is not None else sink_fields(family)).items():
         key = (primarykeys or {}).get(table, ["id"])
         db.define_table(table, *flds.values(), primarykey=key, migrate=False)
-

@@ -70,8 +70,12 @@ def test_a_batch_holding_its_entries_does_not_deadlock_a_rest_write(migrated_tar
 
 
 def test_a_unique_violation_is_an_integrity_error_on_every_backend(dal):
-    values = {"email": "twice@example.com", "hashed_password": "x", "is_active": True,
-              "is_superuser": False}
+    values = {
+        "email": "twice@example.com",
+        "hashed_password": "x",
+        "is_active": True,
+        "is_superuser": False,
+    }
     dal.user.insert(**values)
     dal.commit()
     with pytest.raises(Exception) as caught:
@@ -80,8 +84,9 @@ def test_a_unique_violation_is_an_integrity_error_on_every_backend(dal):
     assert is_integrity_error(caught.value), type(caught.value).__mro__
 
 
-def test_the_default_superuser_made_by_another_process_meanwhile_is_taken(migrated_target,
-                                                                         monkeypatch):
+def test_the_default_superuser_made_by_another_process_meanwhile_is_taken(
+    migrated_target, monkeypatch
+):
     import services.users as users
 
     email = "local@example.com"

@@ -24,8 +24,12 @@ _NAIVE = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2999, 1
 
 
 def _sa_user(engine, **values):
-    values = {"id": uuid.uuid4(), "email": f"{uuid.uuid4().hex}@example.com",
-              "hashed_password": "h", **values}
+    values = {
+        "id": uuid.uuid4(),
+        "email": f"{uuid.uuid4().hex}@example.com",
+        "hashed_password": "h",
+        **values,
+    }
     now = datetime(2024, 1, 1)
     values.setdefault("created_at", now)
     values.setdefault("updated_at", now)
@@ -78,33 +82,48 @@ def test_aware_datetimes_are_stored_as_naive_utc_with_microseconds(engine, dal):
     assert dal(dal.item.created_at == aware.astimezone(UTC)).count() == 1
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(title=_TEXT, when=_NAIVE, superuser=st.booleans())
 def test_pydal_writes_read_back_through_sqlalchemy(engine, dal, title, when, superuser):
-    owner = dal.user.insert(email=f"{uuid.uuid4().hex}@x.io", hashed_password="h",
-                            full_name=title, is_superuser=superuser)["id"]
+    owner = dal.user.insert(
+        email=f"{uuid.uuid4().hex}@x.io",
+        hashed_password="h",
+        full_name=title,
+        is_superuser=superuser,
+    )["id"]
     item = dal.item.insert(title=title, owner_id=owner, created_at=when)["id"]
     dal.commit()
     with engine.connect() as conn:
-        got = conn.execute(sa.select(Item.title, Item.created_at, Item.owner_id)
-                           .where(Item.id == item)).one()
-        user = conn.execute(sa.select(User.full_name, User.is_superuser)
-                            .where(User.id == owner)).one()
+        got = conn.execute(
+            sa.select(Item.title, Item.created_at, Item.owner_id).where(Item.id == item)
+        ).one()
+        user = conn.execute(
+            sa.select(User.full_name, User.is_superuser).where(User.id == owner)
+        ).one()
     assert tuple(got) == (title, when, owner)
     assert tuple(user) == (title, superuser)
     # Equality through PyDAL finds exactly this row (quotes and backslashes are data).
-    assert [r.id for r in dal((dal.item.title == title) & (dal.item.owner_id == owner))
-            .select(dal.item.id)] == [item]
+    assert [
+        r.id
+        for r in dal((dal.item.title == title) & (dal.item.owner_id == owner)).select(dal.item.id)
+    ] == [item]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(title=_TEXT, when=_NAIVE)
 def test_sqlalchemy_writes_read_back_through_pydal(engine, dal, title, when):
     owner = _sa_user(engine)
     item = uuid.uuid4()
     with engine.begin() as conn:
-        conn.execute(sa.insert(Item.__table__).values(
-            id=item, title=title, owner_id=owner, created_at=when, updated_at=when))
+        conn.execute(
+            sa.insert(Item.__table__).values(
+                id=item, title=title, owner_id=owner, created_at=when, updated_at=when
+            )
+        )
     # End PyDAL's previous transaction: MariaDB's REPEATABLE READ snapshot would hide the row
     # (each request does the same by committing or rolling back at its end).
     dal.rollback()

@@ -44,7 +44,7 @@ def downgrade():
     pass
 '''
 
-RUNNER = '''
+RUNNER = """
 import sys
 from alembic import command
 from services.db import migrations
@@ -57,7 +57,7 @@ with engine.connect() as connection:
     config = migrations.alembic_config(connection)
     config.set_main_option("script_location", sys.argv[1])
     command.upgrade(config, "head")
-'''
+"""
 
 
 def test_kill_during_migration_keeps_the_old_revision(migrated_target, tmp_path):
@@ -75,8 +75,14 @@ def test_kill_during_migration_keeps_the_old_revision(migrated_target, tmp_path)
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     url = migrated_target.sa_url.render_as_string(hide_password=False)
-    result = subprocess.run([sys.executable, "-c", RUNNER, str(scripts), url], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(scripts), url],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 9, result.stderr
 
     assert migrations.current_revision(migrated_target) == head

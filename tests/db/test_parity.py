@@ -250,77 +250,153 @@ def same(table: str, column: str | None, aspect: str) -> set[Where]:
 # Only the model knows Python-side defaults and SQLAlchemy's storage formats: the database cannot
 # tell a stock PyDAL boolean from services.db.types.boolean_type, so (c) must stay silent there.
 PYDAL_BREAKS = [
-    PyDALBreak("length 40 -> 50", put("kid", "name", "string", length=50),
-               same("kid", "name", "length")),
+    PyDALBreak(
+        "length 40 -> 50", put("kid", "name", "string", length=50), same("kid", "name", "length")
+    ),
     PyDALBreak("string vs text", put("kid", "name", "text"), same("kid", "name", "type")),
-    PyDALBreak("text vs string", put("kid", "body", "string", length=255),
-               same("kid", "body", "type")),
-    PyDALBreak("decimal(10,2) vs decimal(12,2)", put("kid", "price", "decimal(12,2)"),
-               same("kid", "price", "precision")),
-    PyDALBreak("decimal(10,2) vs decimal(10,3)", put("kid", "price", "decimal(10,3)"),
-               same("kid", "price", "precision")),
+    PyDALBreak(
+        "text vs string", put("kid", "body", "string", length=255), same("kid", "body", "type")
+    ),
+    PyDALBreak(
+        "decimal(10,2) vs decimal(12,2)",
+        put("kid", "price", "decimal(12,2)"),
+        same("kid", "price", "precision"),
+    ),
+    PyDALBreak(
+        "decimal(10,2) vs decimal(10,3)",
+        put("kid", "price", "decimal(10,3)"),
+        same("kid", "price", "precision"),
+    ),
     PyDALBreak("integer vs bigint", put("kid", "count", "bigint"), same("kid", "count", "type")),
     PyDALBreak("bigint vs integer", put("kid", "big", "integer"), same("kid", "big", "type")),
-    PyDALBreak("float vs decimal", put("kid", "ratio", "decimal(10,2)"),
-               same("kid", "ratio", "type")),
-    PyDALBreak("enum member added",
-               put("kid", "plan", plan_type([*PLANS, "team"]), notnull=True, default="free"),
-               same("kid", "plan", "enum members")),
-    PyDALBreak("enum member renamed",
-               put("kid", "plan", plan_type(["free", "premium"]), notnull=True, default="free"),
-               same("kid", "plan", "enum members")),
+    PyDALBreak(
+        "float vs decimal", put("kid", "ratio", "decimal(10,2)"), same("kid", "ratio", "type")
+    ),
+    PyDALBreak(
+        "enum member added",
+        put("kid", "plan", plan_type([*PLANS, "team"]), notnull=True, default="free"),
+        same("kid", "plan", "enum members"),
+    ),
+    PyDALBreak(
+        "enum member renamed",
+        put("kid", "plan", plan_type(["free", "premium"]), notnull=True, default="free"),
+        same("kid", "plan", "enum members"),
+    ),
     # A stock type where a services.db.types factory is needed is also a storage-format finding
     # in (b): the fix (use the factory) is the same.
-    PyDALBreak("enum as plain string",
-               put("kid", "plan", "string", length=4, notnull=True, default="free"),
-               {("kid", "plan", "type"), ("kid", "plan", "storage format")},
-               same("kid", "plan", "type")),
-    PyDALBreak("uuid as plain string", put("kid", "token", "string", length=32),
-               {("kid", "token", "type"), ("kid", "token", "storage format")},
-               same("kid", "token", "type")),
-    PyDALBreak("boolean as integer", put("kid", "flag", "integer"),
-               {("kid", "flag", "type"), ("kid", "flag", "storage format")},
-               same("kid", "flag", "type")),
-    PyDALBreak("nullable vs NOT NULL", put("kid", "name", "string", length=40, notnull=True),
-               same("kid", "name", "nullability")),
-    PyDALBreak("NOT NULL vs nullable", put("parent", "code", "string", length=40, unique=True),
-               same("parent", "code", "nullability")),
-    PyDALBreak("unique dropped", put("parent", "code", "string", length=40, notnull=True),
-               same("parent", "code", "uniqueness")),
-    PyDALBreak("unique added", put("kid", "name", "string", length=40, unique=True),
-               same("kid", "name", "uniqueness")),
-    PyDALBreak("primary key moved", lambda fields, family: None,
-               {("parent", "id", "primary key"), ("parent", "code", "primary key"),
-                ("parent", "code", "uniqueness")},
-               primarykeys={"parent": ["code"]}),
-    PyDALBreak("foreign key target changed",
-               put("kid", "parent_id", lambda f: uuid_type(f, references="kid.id"),
-                   notnull=True, ondelete="CASCADE"),
-               same("kid", "parent_id", "foreign key target")),
-    PyDALBreak("foreign key dropped", put("kid", "parent_id", uuid_type, notnull=True),
-               same("kid", "parent_id", "foreign key target")),
-    PyDALBreak("ON DELETE CASCADE vs SET NULL",
-               put("kid", "parent_id", lambda f: uuid_type(f, references="parent.id"),
-                   notnull=True, ondelete="SET NULL"),
-               same("kid", "parent_id", "ON DELETE")),
-    PyDALBreak("ON DELETE CASCADE vs NO ACTION",
-               put("kid", "parent_id", lambda f: uuid_type(f, references="parent.id"),
-                   notnull=True, ondelete="NO ACTION"),
-               same("kid", "parent_id", "ON DELETE")),
+    PyDALBreak(
+        "enum as plain string",
+        put("kid", "plan", "string", length=4, notnull=True, default="free"),
+        {("kid", "plan", "type"), ("kid", "plan", "storage format")},
+        same("kid", "plan", "type"),
+    ),
+    PyDALBreak(
+        "uuid as plain string",
+        put("kid", "token", "string", length=32),
+        {("kid", "token", "type"), ("kid", "token", "storage format")},
+        same("kid", "token", "type"),
+    ),
+    PyDALBreak(
+        "boolean as integer",
+        put("kid", "flag", "integer"),
+        {("kid", "flag", "type"), ("kid", "flag", "storage format")},
+        same("kid", "flag", "type"),
+    ),
+    PyDALBreak(
+        "nullable vs NOT NULL",
+        put("kid", "name", "string", length=40, notnull=True),
+        same("kid", "name", "nullability"),
+    ),
+    PyDALBreak(
+        "NOT NULL vs nullable",
+        put("parent", "code", "string", length=40, unique=True),
+        same("parent", "code", "nullability"),
+    ),
+    PyDALBreak(
+        "unique dropped",
+        put("parent", "code", "string", length=40, notnull=True),
+        same("parent", "code", "uniqueness"),
+    ),
+    PyDALBreak(
+        "unique added",
+        put("kid", "name", "string", length=40, unique=True),
+        same("kid", "name", "uniqueness"),
+    ),
+    PyDALBreak(
+        "primary key moved",
+        lambda fields, family: None,
+        {
+            ("parent", "id", "primary key"),
+            ("parent", "code", "primary key"),
+            ("parent", "code", "uniqueness"),
+        },
+        primarykeys={"parent": ["code"]},
+    ),
+    PyDALBreak(
+        "foreign key target changed",
+        put(
+            "kid",
+            "parent_id",
+            lambda f: uuid_type(f, references="kid.id"),
+            notnull=True,
+            ondelete="CASCADE",
+        ),
+        same("kid", "parent_id", "foreign key target"),
+    ),
+    PyDALBreak(
+        "foreign key dropped",
+        put("kid", "parent_id", uuid_type, notnull=True),
+        same("kid", "parent_id", "foreign key target"),
+    ),
+    PyDALBreak(
+        "ON DELETE CASCADE vs SET NULL",
+        put(
+            "kid",
+            "parent_id",
+            lambda f: uuid_type(f, references="parent.id"),
+            notnull=True,
+            ondelete="SET NULL",
+        ),
+        same("kid", "parent_id", "ON DELETE"),
+    ),
+    PyDALBreak(
+        "ON DELETE CASCADE vs NO ACTION",
+        put(
+            "kid",
+            "parent_id",
+            lambda f: uuid_type(f, references="parent.id"),
+            notnull=True,
+            ondelete="NO ACTION",
+        ),
+        same("kid", "parent_id", "ON DELETE"),
+    ),
     PyDALBreak("field missing", drop("kid", "body"), same("kid", "body", "column set")),
-    PyDALBreak("field extra", put("kid", "extra", "string", length=10),
-               same("kid", "extra", "column set")),
+    PyDALBreak(
+        "field extra", put("kid", "extra", "string", length=10), same("kid", "extra", "column set")
+    ),
     PyDALBreak("table missing", drop("kid"), same("kid", None, "table set")),
     PyDALBreak("table extra", stray_table, same("stray", None, "table set")),
-    PyDALBreak("Python-side default dropped",
-               put("kid", "status", "string", length=20, notnull=True),
-               same("kid", "status", "Python-side default"), live=set()),
-    PyDALBreak("stock boolean", put("kid", "flag", "boolean"),
-               same("kid", "flag", "storage format"), live=set()),
-    PyDALBreak("stock datetime", put("kid", "happened", "datetime"),
-               same("kid", "happened", "storage format"), live=set()),
-    PyDALBreak("stock json", put("kid", "doc", "json"),
-               same("kid", "doc", "storage format"), live=set()),
+    PyDALBreak(
+        "Python-side default dropped",
+        put("kid", "status", "string", length=20, notnull=True),
+        same("kid", "status", "Python-side default"),
+        live=set(),
+    ),
+    PyDALBreak(
+        "stock boolean",
+        put("kid", "flag", "boolean"),
+        same("kid", "flag", "storage format"),
+        live=set(),
+    ),
+    PyDALBreak(
+        "stock datetime",
+        put("kid", "happened", "datetime"),
+        same("kid", "happened", "storage format"),
+        live=set(),
+    ),
+    PyDALBreak(
+        "stock json", put("kid", "doc", "json"), same("kid", "doc", "storage format"), live=set()
+    ),
 ]
 
 
@@ -373,15 +449,25 @@ def without(table: str, name: str | None = None) -> Callable[[SinkColumns], None
 MODEL_BREAKS = [
     # PyDAL's CASCADE (also its default when a field gives no ondelete) against a model FK
     # without ON DELETE must not pass.
-    pytest.param(col("kid", "parent_id", sa.Uuid, fk("parent.id"), nullable=False),
-                 same("kid", "parent_id", "ON DELETE"), id="model FK without ON DELETE"),
-    pytest.param(col("kid", "extra", sa.Integer), same("kid", "extra", "column set"),
-                 id="model column extra"),
-    pytest.param(col("kid", "count", sa.BigInteger), same("kid", "count", "type"),
-                 id="model integer -> bigint"),
+    pytest.param(
+        col("kid", "parent_id", sa.Uuid, fk("parent.id"), nullable=False),
+        same("kid", "parent_id", "ON DELETE"),
+        id="model FK without ON DELETE",
+    ),
+    pytest.param(
+        col("kid", "extra", sa.Integer), same("kid", "extra", "column set"), id="model column extra"
+    ),
+    pytest.param(
+        col("kid", "count", sa.BigInteger),
+        same("kid", "count", "type"),
+        id="model integer -> bigint",
+    ),
     # A default only PyDAL has is harmless: no finding.
-    pytest.param(col("kid", "status", sa.String(20), nullable=False),
-                 set(), id="model without the Python default PyDAL has"),
+    pytest.param(
+        col("kid", "status", sa.String(20), nullable=False),
+        set(),
+        id="model without the Python default PyDAL has",
+    ),
 ]
 
 
@@ -403,49 +489,93 @@ def plan(*members: str, constrained: bool = True) -> partial:
 
 
 LIVE_BREAKS = [
-    pytest.param(col("kid", "name", sa.String(50)), same("kid", "name", "length"),
-                 id="length 50 in the database"),
-    pytest.param(col("kid", "name", sa.Text), same("kid", "name", "type"),
-                 id="text in the database"),
-    pytest.param(col("kid", "price", sa.Numeric(12, 2)), same("kid", "price", "precision"),
-                 id="decimal(12,2) in the database"),
-    pytest.param(col("kid", "count", sa.BigInteger), same("kid", "count", "type"),
-                 id="bigint in the database"),
-    pytest.param(col("kid", "token", sa.String(36)), same("kid", "token", "type"),
-                 id="uuid stored as varchar(36)"),
-    pytest.param(col("kid", "flag", sa.Integer), same("kid", "flag", "type"),
-                 id="integer where PyDAL has boolean"),
-    pytest.param(col("kid", "doc", sa.Text), same("kid", "doc", "type"),
-                 id="text where PyDAL has json"),
-    pytest.param(col("kid", "plan", plan(*PLANS, "team"), nullable=False, server_default="free"),
-                 same("kid", "plan", "enum members"), id="enum member added in the database"),
+    pytest.param(
+        col("kid", "name", sa.String(50)),
+        same("kid", "name", "length"),
+        id="length 50 in the database",
+    ),
+    pytest.param(
+        col("kid", "name", sa.Text), same("kid", "name", "type"), id="text in the database"
+    ),
+    pytest.param(
+        col("kid", "price", sa.Numeric(12, 2)),
+        same("kid", "price", "precision"),
+        id="decimal(12,2) in the database",
+    ),
+    pytest.param(
+        col("kid", "count", sa.BigInteger),
+        same("kid", "count", "type"),
+        id="bigint in the database",
+    ),
+    pytest.param(
+        col("kid", "token", sa.String(36)),
+        same("kid", "token", "type"),
+        id="uuid stored as varchar(36)",
+    ),
+    pytest.param(
+        col("kid", "flag", sa.Integer),
+        same("kid", "flag", "type"),
+        id="integer where PyDAL has boolean",
+    ),
+    pytest.param(
+        col("kid", "doc", sa.Text), same("kid", "doc", "type"), id="text where PyDAL has json"
+    ),
+    pytest.param(
+        col("kid", "plan", plan(*PLANS, "team"), nullable=False, server_default="free"),
+        same("kid", "plan", "enum members"),
+        id="enum member added in the database",
+    ),
     # Without create_constraint, SQLite keeps an Enum as a bare VARCHAR: nothing restricts the
     # members, which the check reports as a type difference. PostgreSQL and MariaDB enums are
     # native, so the constraint flag changes nothing there.
-    pytest.param(col("kid", "plan", plan(*PLANS, constrained=False), nullable=False,
-                     server_default="free"),
-                 {"sqlite": same("kid", "plan", "type"), "postgresql": set(), "mysql": set()},
-                 id="enum without CHECK"),
-    pytest.param(col("kid", "name", sa.String(40), nullable=False),
-                 same("kid", "name", "nullability"), id="NOT NULL in the database"),
-    pytest.param(col("parent", "code", sa.String(40), nullable=False),
-                 same("parent", "code", "uniqueness"), id="unique missing in the database"),
-    pytest.param(col("kid", "name", sa.String(40), unique=True),
-                 same("kid", "name", "uniqueness"), id="unique extra in the database"),
-    pytest.param(col("kid", "parent_id", sa.Uuid, fk("parent.id", ondelete="RESTRICT"),
-                     nullable=False),
-                 same("kid", "parent_id", "ON DELETE"), id="ON DELETE RESTRICT in the database"),
-    pytest.param(col("kid", "parent_id", sa.Uuid, fk("parent.id"), nullable=False),
-                 same("kid", "parent_id", "ON DELETE"), id="no ON DELETE in the database"),
-    pytest.param(col("kid", "parent_id", sa.Uuid, fk("kid.id", ondelete="CASCADE"),
-                     nullable=False),
-                 same("kid", "parent_id", "foreign key target"), id="FK target in the database"),
-    pytest.param(col("kid", "parent_id", sa.Uuid, nullable=False),
-                 same("kid", "parent_id", "foreign key target"), id="FK missing in the database"),
-    pytest.param(without("kid", "body"), same("kid", "body", "column set"),
-                 id="column missing in the database"),
-    pytest.param(without("kid"), same("kid", None, "table set"),
-                 id="table missing in the database"),
+    pytest.param(
+        col("kid", "plan", plan(*PLANS, constrained=False), nullable=False, server_default="free"),
+        {"sqlite": same("kid", "plan", "type"), "postgresql": set(), "mysql": set()},
+        id="enum without CHECK",
+    ),
+    pytest.param(
+        col("kid", "name", sa.String(40), nullable=False),
+        same("kid", "name", "nullability"),
+        id="NOT NULL in the database",
+    ),
+    pytest.param(
+        col("parent", "code", sa.String(40), nullable=False),
+        same("parent", "code", "uniqueness"),
+        id="unique missing in the database",
+    ),
+    pytest.param(
+        col("kid", "name", sa.String(40), unique=True),
+        same("kid", "name", "uniqueness"),
+        id="unique extra in the database",
+    ),
+    pytest.param(
+        col("kid", "parent_id", sa.Uuid, fk("parent.id", ondelete="RESTRICT"), nullable=False),
+        same("kid", "parent_id", "ON DELETE"),
+        id="ON DELETE RESTRICT in the database",
+    ),
+    pytest.param(
+        col("kid", "parent_id", sa.Uuid, fk("parent.id"), nullable=False),
+        same("kid", "parent_id", "ON DELETE"),
+        id="no ON DELETE in the database",
+    ),
+    pytest.param(
+        col("kid", "parent_id", sa.Uuid, fk("kid.id", ondelete="CASCADE"), nullable=False),
+        same("kid", "parent_id", "foreign key target"),
+        id="FK target in the database",
+    ),
+    pytest.param(
+        col("kid", "parent_id", sa.Uuid, nullable=False),
+        same("kid", "parent_id", "foreign key target"),
+        id="FK missing in the database",
+    ),
+    pytest.param(
+        without("kid", "body"),
+        same("kid", "body", "column set"),
+        id="column missing in the database",
+    ),
+    pytest.param(
+        without("kid"), same("kid", None, "table set"), id="table missing in the database"
+    ),
 ]
 
 
@@ -495,7 +625,9 @@ def test_not_null_column_added_behind_pydal(fresh_target):
         if target.family != "sqlite":
             _ddl(engine, "ALTER TABLE parent ADD COLUMN extra INTEGER NOT NULL")
         assert _live_findings(target, engine) == {
-            ("parent", "extra", "column set"), ("parent", "extra", "insertability")}
+            ("parent", "extra", "column set"),
+            ("parent", "extra", "insertability"),
+        }
     finally:
         engine.dispose()
     # The finding's claim holds: every PyDAL insert fails.
@@ -529,7 +661,9 @@ def test_table_dropped_and_added_behind_pydal(sink):
     target, engine = sink
     _ddl(engine, "DROP TABLE kid", "CREATE TABLE stray (id INTEGER PRIMARY KEY)")
     assert _live_findings(target, engine) == {
-        ("kid", None, "table set"), ("stray", None, "table set")}
+        ("kid", None, "table set"),
+        ("stray", None, "table set"),
+    }
 
 
 # --------------------------------------------------------------------------- models vs migrations
@@ -591,8 +725,7 @@ def _fk_target_changed(md: sa.MetaData) -> None:
     item, constraint = md.tables["item"], _owner_fk(md)
     item.constraints.remove(constraint)
     item.foreign_keys.difference_update(constraint.elements)
-    item.append_constraint(
-        sa.ForeignKeyConstraint(["owner_id"], ["item.id"], ondelete="CASCADE"))
+    item.append_constraint(sa.ForeignKeyConstraint(["owner_id"], ["item.id"], ondelete="CASCADE"))
 
 
 def _table_added(md: sa.MetaData) -> None:
@@ -602,10 +735,16 @@ def _table_added(md: sa.MetaData) -> None:
 MIGRATION_BREAKS = [
     pytest.param(_extra_column, same("user", "nickname", "column set"), id="extra column"),
     pytest.param(_nullability, same("user", "full_name", "nullability"), id="nullability"),
-    pytest.param(_server_default_changed, same("user", "is_active", "server default"),
-                 id="server default changed"),
-    pytest.param(_server_default_added, same("user", "hashed_password", "server default"),
-                 id="server default added"),
+    pytest.param(
+        _server_default_changed,
+        same("user", "is_active", "server default"),
+        id="server default changed",
+    ),
+    pytest.param(
+        _server_default_added,
+        same("user", "hashed_password", "server default"),
+        id="server default added",
+    ),
     pytest.param(_length, same("user", "email", "type"), id="string length"),
     pytest.param(_index_removed, same("item", "owner_id", "index"), id="index removed"),
     pytest.param(_index_added, same("item", "title", "index"), id="index added"),
@@ -647,8 +786,12 @@ def test_models_vs_migrations_finds_enum_members(sink):
 
 def _dashed_uuid(family: str) -> KindType:
     # The stock PyDAL way: str(uuid) with dashes, where SQLAlchemy writes 32 hex characters.
-    return KindType("uuid", type="string", encoder=lambda v: v if v is None else str(v),
-                    decoder=lambda v: v if v is None else uuid.UUID(str(v)))
+    return KindType(
+        "uuid",
+        type="string",
+        encoder=lambda v: v if v is None else str(v),
+        decoder=lambda v: v if v is None else uuid.UUID(str(v)),
+    )
 
 
 def _second_precision_reads(family: str) -> KindType:
@@ -668,27 +811,47 @@ _BOTH_WAYS = ("value written by SQLAlchemy", "value written by PyDAL", "equality
 ROUND_TRIP_BREAKS = [
     # PostgreSQL's uuid and MariaDB's UUID (which SQLAlchemy uses there) are native types that
     # take either spelling, so dashes only break SQLite, where equality queries then miss.
-    pytest.param(put("kid", "token", _dashed_uuid),
-                 {"sqlite": _trip("token", "equality query"), "postgresql": set(),
-                  "mysql": set()},
-                 "", id="uuid written with dashes"),
+    pytest.param(
+        put("kid", "token", _dashed_uuid),
+        {"sqlite": _trip("token", "equality query"), "postgresql": set(), "mysql": set()},
+        "",
+        id="uuid written with dashes",
+    ),
     # PyDAL's stock boolean writes 'T'/'F'. A CHECK (create_constraint=True) makes SQLite refuse
     # the insert; MariaDB's TINYINT refuses it in strict mode; PostgreSQL parses 'T'/'F' itself.
-    pytest.param(put("kid", "flag", "boolean"),
-                 {"sqlite": {("kid", None, "PyDAL insert")}, "postgresql": set(),
-                  "mysql": {("kid", None, "PyDAL insert")}},
-                 "flag", id="stock boolean with CHECK"),
-    pytest.param(put("kid", "loose_flag", "boolean"),
-                 {"sqlite": _trip("loose_flag", *_BOTH_WAYS), "postgresql": set(),
-                  "mysql": {("kid", None, "PyDAL insert")}},
-                 "loose_flag", id="stock boolean without CHECK"),
+    pytest.param(
+        put("kid", "flag", "boolean"),
+        {
+            "sqlite": {("kid", None, "PyDAL insert")},
+            "postgresql": set(),
+            "mysql": {("kid", None, "PyDAL insert")},
+        },
+        "flag",
+        id="stock boolean with CHECK",
+    ),
+    pytest.param(
+        put("kid", "loose_flag", "boolean"),
+        {
+            "sqlite": _trip("loose_flag", *_BOTH_WAYS),
+            "postgresql": set(),
+            "mysql": {("kid", None, "PyDAL insert")},
+        },
+        "loose_flag",
+        id="stock boolean without CHECK",
+    ),
     # PyDAL's stock datetime drops microseconds on write and in query parameters.
-    pytest.param(put("kid", "happened", "datetime"),
-                 _trip("happened", "value written by PyDAL", "equality query"),
-                 "", id="stock datetime drops microseconds"),
-    pytest.param(put("kid", "happened", _second_precision_reads),
-                 _trip("happened", "value written by SQLAlchemy"),
-                 "", id="decoder drops microseconds"),
+    pytest.param(
+        put("kid", "happened", "datetime"),
+        _trip("happened", "value written by PyDAL", "equality query"),
+        "",
+        id="stock datetime drops microseconds",
+    ),
+    pytest.param(
+        put("kid", "happened", _second_precision_reads),
+        _trip("happened", "value written by SQLAlchemy"),
+        "",
+        id="decoder drops microseconds",
+    ),
 ]
 
 
@@ -722,10 +885,15 @@ def _real_tables_with(**overrides: Callable[[str], Field]) -> Callable[[DAL, str
             define_tables(model, family)
             for name in model.tables:
                 table = model[name]
-                fields = [overrides[f"{name}__{f.name}"](family)
-                          if f"{name}__{f.name}" in overrides else f.clone() for f in table]
-                db.define_table(name, *fields, primarykey=getattr(table, "_primarykey", None),
-                                migrate=False)
+                fields = [
+                    overrides[f"{name}__{f.name}"](family)
+                    if f"{name}__{f.name}" in overrides
+                    else f.clone()
+                    for f in table
+                ]
+                db.define_table(
+                    name, *fields, primarykey=getattr(table, "_primarykey", None), migrate=False
+                )
         finally:
             model.close()
 
@@ -758,6 +926,7 @@ def test_run_parity_survives_a_failed_pydal_insert_in_a_parent_table(migrated_ta
         # The CHECK (SQLite) or strict TINYINT (MariaDB) rejects PyDAL's 'T'/'F'; PostgreSQL's
         # boolean parses them. Rows of the other tables must still round-trip cleanly.
         expected.add((ROUND_TRIP, "user", None, "PyDAL insert"))
-    assert {(f.check, f.table, f.column, f.aspect) for f in report.findings} == expected, \
+    assert {(f.check, f.table, f.column, f.aspect) for f in report.findings} == expected, (
         report.render()
+    )
     assert len(report.checks) == 4

@@ -39,9 +39,17 @@ class Namespace:
 
     def __init__(self, setup: str) -> None:
         self.proc = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c",
-             f"{setup} && echo mounted && exec sleep 3600"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                f"{setup} && echo mounted && exec sleep 3600",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         readable, _, _ = select.select([self.proc.stdout], [], [], 10)
         line = self.proc.stdout.readline() if readable else b""
@@ -98,8 +106,11 @@ def sqlite_writing(pid: int, database: Path) -> bool:
             wanted.append((os.stat(f"{database}{suffix}").st_ino, byte))
         except FileNotFoundError:
             continue
-    return any(inode == ino and start <= byte <= end
-               for inode, start, end in _locks_of(pid) for ino, byte in wanted)
+    return any(
+        inode == ino and start <= byte <= end
+        for inode, start, end in _locks_of(pid)
+        for ino, byte in wanted
+    )
 
 
 class WriterProbe:
@@ -107,8 +118,11 @@ class WriterProbe:
 
     def __init__(self, target: DatabaseTarget) -> None:
         self.target = target
-        self.engine = (None if target.family == "sqlite"
-                       else sa.create_engine(target.sa_url, poolclass=NullPool))
+        self.engine = (
+            None
+            if target.family == "sqlite"
+            else sa.create_engine(target.sa_url, poolclass=NullPool)
+        )
         self.connection = self.engine.connect() if self.engine is not None else None
 
     def close(self) -> None:
@@ -123,19 +137,23 @@ class WriterProbe:
         conn = self.connection
         database = self.target.sa_url.database
         if family == "postgresql":
-            sql = ("SELECT count(*) FROM pg_stat_activity WHERE datname = :db "
-                   "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL")
+            sql = (
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = :db "
+                "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
+            )
             found = conn.execute(sa.text(sql), {"db": database}).scalar_one()
         else:
             # INNODB_TRX does not always list a session's transaction while its statements run
             # (seen on MariaDB with multi-row INSERTs): a write statement in progress counts too.
-            sql = ("SELECT (SELECT COUNT(*) FROM information_schema.INNODB_TRX t "
-                   "JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
-                   "WHERE t.trx_rows_modified > 0 AND (p.DB = :db OR p.DB LIKE :apps)) + "
-                   "(SELECT COUNT(*) FROM information_schema.PROCESSLIST p "
-                   "WHERE p.ID <> CONNECTION_ID() AND p.COMMAND = 'Query' "
-                   "AND (p.DB = :db OR p.DB LIKE :apps) "
-                   "AND UPPER(LEFT(LTRIM(p.INFO), 6)) IN ('INSERT', 'UPDATE', 'DELETE'))")
+            sql = (
+                "SELECT (SELECT COUNT(*) FROM information_schema.INNODB_TRX t "
+                "JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
+                "WHERE t.trx_rows_modified > 0 AND (p.DB = :db OR p.DB LIKE :apps)) + "
+                "(SELECT COUNT(*) FROM information_schema.PROCESSLIST p "
+                "WHERE p.ID <> CONNECTION_ID() AND p.COMMAND = 'Query' "
+                "AND (p.DB = :db OR p.DB LIKE :apps) "
+                "AND UPPER(LEFT(LTRIM(p.INFO), 6)) IN ('INSERT', 'UPDATE', 'DELETE'))"
+            )
             apps = database.replace("_", r"\_") + r"\_\_%"
             found = conn.execute(sa.text(sql), {"db": database, "apps": apps}).scalar_one()
         conn.rollback()  # no snapshot held between probes
@@ -160,8 +178,10 @@ def schema_of(target: DatabaseTarget, schema: str | None = None) -> dict[str, tu
     try:
         with engine.connect() as conn:
             inspector = sa.inspect(conn)
-            return {table: tuple(sorted(c["name"] for c in inspector.get_columns(table, schema)))
-                    for table in inspector.get_table_names(schema)}
+            return {
+                table: tuple(sorted(c["name"] for c in inspector.get_columns(table, schema)))
+                for table in inspector.get_table_names(schema)
+            }
     finally:
         engine.dispose()
 
@@ -180,8 +200,9 @@ def integrity(path: Path) -> str:
         conn.close()
 
 
-def app_target(main: DatabaseTarget, data_dir: Path, model_id: str) -> tuple[DatabaseTarget,
-                                                                            str | None]:
+def app_target(
+    main: DatabaseTarget, data_dir: Path, model_id: str
+) -> tuple[DatabaseTarget, str | None]:
     """Where a model's app database lives: (target, schema) to inspect and count."""
     from services.appdb import store
 
@@ -189,8 +210,7 @@ def app_target(main: DatabaseTarget, data_dir: Path, model_id: str) -> tuple[Dat
         return sqlite_target(data_dir / "apps" / f"{model_id}.db"), None
     if main.family == "postgresql":
         return main, store.database_name(model_id=model_id)
-    return main, store.server_database_name(main_database=main.sa_url.database,
-                                            model_id=model_id)
+    return main, store.server_database_name(main_database=main.sa_url.database, model_id=model_id)
 
 
 def wait_for(predicate, timeout: float, step: float = 0.01) -> bool:
@@ -228,8 +248,14 @@ def aim(probe: WriterProbe, pid: int, files: list[Path], window: float, rng, don
 def integrity_inside(ns: Namespace, path: Path) -> str:
     """integrity() run inside the namespace (SQLite resolves /proc/<pid>/root, a symlink, back
     to the test's own namespace, so the file is opened from a process in there)."""
-    script = ("import sys; from tests.harness.faultkit import integrity; "
-              "print(integrity(sys.argv[1]))")
-    done = subprocess.run([*ns.prefix, sys.executable, "-c", script, str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    script = (
+        "import sys; from tests.harness.faultkit import integrity; print(integrity(sys.argv[1]))"
+    )
+    done = subprocess.run(
+        [*ns.prefix, sys.executable, "-c", script, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return done.stdout.strip() or done.stderr.strip()

@@ -2,9 +2,9 @@
 
 Reads the ``harness-*.jsonl`` lines the tests wrote into DIR (``$STRESS_REPORT_DIR``: fuzzing,
 the hostile corpus, the auth matrix, load, faults, kill -9 rounds), prints a table per suite
-(requests sent, errors, expected refusals, writes acknowledged vs found, lost, doubled, kills survived, fuzz cases,
-failures) and one JSON line ``{"event": "harness-summary", ...}``, and writes the same object to
-``DIR/harness-summary.json``.
+(requests sent, errors, expected refusals, writes acknowledged vs found, lost, doubled, kills
+survived, fuzz cases, failures) and one JSON line ``{"event": "harness-summary", ...}``, and
+writes the same object to ``DIR/harness-summary.json``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,18 @@ import sys
 from pathlib import Path
 
 # errors: unexpected answers; refused: the refusals a fault is meant to get (a full disk's 507).
-COUNTS = ("requests", "errors", "refused", "acked", "found", "lost", "doubled", "kills", "cases",
-          "failures")
+COUNTS = (
+    "requests",
+    "errors",
+    "refused",
+    "acked",
+    "found",
+    "lost",
+    "doubled",
+    "kills",
+    "cases",
+    "failures",
+)
 
 
 def summarise(folder: Path) -> dict:
@@ -41,8 +51,10 @@ def table(summary: dict) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
 
     def line(cells) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     return "\n".join([line(head), *(line(r) for r in rows[:-1]), line(rows[-1])])
 

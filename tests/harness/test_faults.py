@@ -58,25 +58,39 @@ RETRIES = 8  # extra rounds, at most, until one kill landed inside the operation
 MODEL_ID = "faults"
 TRANSACTIONAL = [b for b in BACKENDS if b != "mysql"]  # MariaDB DDL is not transactional
 
-BASE = {"entities": [
-    {"name": "author", "fields": [
-        {"name": "name", "type": "String", "required": True},
-        {"name": "email", "type": "String", "unique": True},
-        {"name": "born", "type": "Date"},
-    ]},
-    {"name": "book", "fields": [
-        {"name": "title", "type": "String", "required": True},
-        {"name": "pages", "type": "Integer"},
-        {"name": "blurb", "type": "Text"},
-    ]},
-], "relationships": [{"type": "OneToMany", "from": "author", "to": "book", "name": "author"}]}
+BASE = {
+    "entities": [
+        {
+            "name": "author",
+            "fields": [
+                {"name": "name", "type": "String", "required": True},
+                {"name": "email", "type": "String", "unique": True},
+                {"name": "born", "type": "Date"},
+            ],
+        },
+        {
+            "name": "book",
+            "fields": [
+                {"name": "title", "type": "String", "required": True},
+                {"name": "pages", "type": "Integer"},
+                {"name": "blurb", "type": "Text"},
+            ],
+        },
+    ],
+    "relationships": [{"type": "OneToMany", "from": "author", "to": "book", "name": "author"}],
+}
 # The changed definition: a new column on a big table and a new table (and back: both dropped).
-CHANGED = {**BASE, "entities": [
-    {**BASE["entities"][0], "fields": [*BASE["entities"][0]["fields"],
-                                       {"name": "score", "type": "Integer"}]},
-    BASE["entities"][1],
-    {"name": "tag", "fields": [{"name": "label", "type": "String"}]},
-]}
+CHANGED = {
+    **BASE,
+    "entities": [
+        {
+            **BASE["entities"][0],
+            "fields": [*BASE["entities"][0]["fields"], {"name": "score", "type": "Integer"}],
+        },
+        BASE["entities"][1],
+        {"name": "tag", "fields": [{"name": "label", "type": "String"}]},
+    ],
+}
 
 
 def cli_env(url: str | None) -> dict:
@@ -87,8 +101,12 @@ def cli_env(url: str | None) -> dict:
 
 
 def cli(args: list[str], data_dir: Path, url: str | None, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
-                            cwd=ROOT, env=cli_env(url), **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)],
+        cwd=ROOT,
+        env=cli_env(url),
+        **kwargs,
+    )
 
 
 def table_counts(target: DatabaseTarget, schema: str | None) -> dict[str, int]:
@@ -98,15 +116,18 @@ def table_counts(target: DatabaseTarget, schema: str | None) -> dict[str, int]:
             quote = conn.dialect.identifier_preparer.quote
             names = sa.inspect(conn).get_table_names(schema)
             prefix = f"{quote(schema)}." if schema else ""
-            return {n: conn.exec_driver_sql(f"SELECT COUNT(*) FROM {prefix}{quote(n)}")
-                    .scalar_one() for n in names}
+            return {
+                n: conn.exec_driver_sql(f"SELECT COUNT(*) FROM {prefix}{quote(n)}").scalar_one()
+                for n in names
+            }
     finally:
         engine.dispose()
 
 
 def create_model(service: Service) -> None:
-    status, out = service.call("POST", f"{API}/models/",
-                               {"id": MODEL_ID, "name": "Faults", "definition": BASE})
+    status, out = service.call(
+        "POST", f"{API}/models/", {"id": MODEL_ID, "name": "Faults", "definition": BASE}
+    )
     assert status == 200, out
 
 
@@ -125,17 +146,24 @@ def check_sqlite_integrity(data_dir: Path, where: str) -> None:
 # ----------------------------------------------------------------------------- 1. seed
 
 
-def run_seed(data_dir: Path, url: str | None, count: int, seed: int,
-             probe: WriterProbe | None = None) -> float:
+def run_seed(
+    data_dir: Path, url: str | None, count: int, seed: int, probe: WriterProbe | None = None
+) -> float:
     """Seed to the end; how long its write transaction was open (when ``probe`` watches)."""
     log = data_dir.parent / f"seed-{seed}.log"
     with open(log, "wb") as out:
-        proc = cli(["seed", MODEL_ID, "--count", str(count), "--seed", str(seed),
-                    "--preserve-existing"], data_dir, url, stdout=out, stderr=out)
+        proc = cli(
+            ["seed", MODEL_ID, "--count", str(count), "--seed", str(seed), "--preserve-existing"],
+            data_dir,
+            url,
+            stdout=out,
+            stderr=out,
+        )
         window = 0.0
         if probe is not None:
-            window = writer_window(probe, proc.pid, sqlite_files(data_dir),
-                                   lambda: proc.poll() is not None)
+            window = writer_window(
+                probe, proc.pid, sqlite_files(data_dir), lambda: proc.poll() is not None
+            )
         proc.wait(timeout=120)
     assert proc.returncode == 0, log.read_text()[-2000:]
     return window
@@ -172,11 +200,29 @@ def test_kill_9_during_a_seed_leaves_it_wholly_there_or_absent(fresh_target, tmp
         while rounds < ROUNDS or (landed == 0 and rounds < ROUNDS + RETRIES):
             rounds += 1
             before = table_counts(target, schema)
-            proc = cli(["seed", MODEL_ID, "--count", str(count), "--seed", str(100 + rounds),
-                        "--preserve-existing"], data_dir, url,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            writing = aim(probe, proc.pid, sqlite_files(data_dir), operation, rng,
-                          lambda proc=proc: proc.poll() is not None)
+            proc = cli(
+                [
+                    "seed",
+                    MODEL_ID,
+                    "--count",
+                    str(count),
+                    "--seed",
+                    str(100 + rounds),
+                    "--preserve-existing",
+                ],
+                data_dir,
+                url,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            writing = aim(
+                probe,
+                proc.pid,
+                sqlite_files(data_dir),
+                operation,
+                rng,
+                lambda proc=proc: proc.poll() is not None,
+            )
             killed = kill9(proc)
             kills += killed
             landed += killed and writing
@@ -207,11 +253,24 @@ def test_kill_9_during_a_seed_leaves_it_wholly_there_or_absent(fresh_target, tmp
         failures = int(landed == 0)
     finally:
         probe.close()
-        report("faults", f"seed[{fresh_target.family}]", kills=kills, landed=landed,
-               acked=outcomes["finished"], found=outcomes["finished"],
-               lost=0, doubled=0, requests=rounds, errors=0, failures=failures, **outcomes)
-    print(f"\nseed kill -9 on {fresh_target.family}: {rounds} rounds, {count} rows/entity in "
-          f"a {operation:.2f}s transaction, {kills} kills, {landed} landed, {outcomes}")
+        report(
+            "faults",
+            f"seed[{fresh_target.family}]",
+            kills=kills,
+            landed=landed,
+            acked=outcomes["finished"],
+            found=outcomes["finished"],
+            lost=0,
+            doubled=0,
+            requests=rounds,
+            errors=0,
+            failures=failures,
+            **outcomes,
+        )
+    print(
+        f"\nseed kill -9 on {fresh_target.family}: {rounds} rounds, {count} rows/entity in "
+        f"a {operation:.2f}s transaction, {kills} kills, {landed} landed, {outcomes}"
+    )
     assert landed >= 1, f"no kill landed inside a seed in {rounds} rounds"
 
 
@@ -229,17 +288,26 @@ def untouched(target: DatabaseTarget, schema: str | None, columns: dict[str, tup
         with engine.connect() as conn:
             quote = conn.dialect.identifier_preparer.quote
             prefix = f"{quote(schema)}." if schema else ""
-            return {table: sorted(tuple(map(repr, r)) for r in conn.exec_driver_sql(
-                f"SELECT {', '.join(map(quote, cols))} FROM {prefix}{quote(table)}"))
-                    for table, cols in columns.items()}
+            return {
+                table: sorted(
+                    tuple(map(repr, r))
+                    for r in conn.exec_driver_sql(
+                        f"SELECT {', '.join(map(quote, cols))} FROM {prefix}{quote(table)}"
+                    )
+                )
+                for table, cols in columns.items()
+            }
     finally:
         engine.dispose()
 
 
 def put_model(service: Service, definition: dict, timeout: float = 60) -> tuple[int, object]:
-    return service.call("PUT", f"{API}/models/{MODEL_ID}?allow_destructive=true",
-                        {"id": MODEL_ID, "name": "Faults", "definition": definition},
-                        timeout=timeout)
+    return service.call(
+        "PUT",
+        f"{API}/models/{MODEL_ID}?allow_destructive=true",
+        {"id": MODEL_ID, "name": "Faults", "definition": definition},
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
@@ -270,16 +338,21 @@ def test_kill_9_during_a_schema_sync_leaves_the_old_or_the_new_schema(fresh_targ
         for name, definition in (("changed", CHANGED), ("base", BASE)):
             answer = {}
             sender = threading.Thread(
-                target=lambda d=definition, a=answer: a.update(out=put_model(service, d)))
+                target=lambda d=definition, a=answer: a.update(out=put_model(service, d))
+            )
             sender.start()
-            durations[name] = writer_window(probe, service.proc.pid, sqlite_files(data_dir),
-                                            lambda s=sender: not s.is_alive())
+            durations[name] = writer_window(
+                probe, service.proc.pid, sqlite_files(data_dir), lambda s=sender: not s.is_alive()
+            )
             sender.join()
             assert answer["out"][0] == 200, answer
             schemas[name] = schema_of(target, schema)
         assert schemas["base"] != schemas["changed"]
-        shared = {t: tuple(c for c in cols if c in schemas["changed"].get(t, ()))
-                  for t, cols in schemas["base"].items() if t in ("author", "book")}
+        shared = {
+            t: tuple(c for c in cols if c in schemas["changed"].get(t, ()))
+            for t, cols in schemas["base"].items()
+            if t in ("author", "book")
+        }
         data = untouched(target, schema, shared)
         assert len(data["author"]) >= 3000
         current = "base"
@@ -296,8 +369,14 @@ def test_kill_9_during_a_schema_sync_leaves_the_old_or_the_new_schema(fresh_targ
 
             sender = threading.Thread(target=send, daemon=True)
             sender.start()
-            writing = aim(probe, service.proc.pid, sqlite_files(data_dir), durations[goal], rng,
-                          lambda s=sender: not s.is_alive())
+            writing = aim(
+                probe,
+                service.proc.pid,
+                sqlite_files(data_dir),
+                durations[goal],
+                rng,
+                lambda s=sender: not s.is_alive(),
+            )
             killed = kill9(service.proc)
             sender.join(timeout=30)
             service.stop()
@@ -319,23 +398,36 @@ def test_kill_9_during_a_schema_sync_leaves_the_old_or_the_new_schema(fresh_targ
             status, model = service.call("GET", f"{API}/models/{MODEL_ID}")
             assert status == 200, model
             stored = "changed" if fields_of(model["definition"]) == fields_of(CHANGED) else "base"
-            assert stored == state, (f"round {rounds}: the database has the {state} schema but "
-                                     f"the stored definition is the {stored} one")
-            status, report_ = service.call("GET",
-                                           f"{API}/models/{MODEL_ID}/app-database/status")
+            assert stored == state, (
+                f"round {rounds}: the database has the {state} schema but "
+                f"the stored definition is the {stored} one"
+            )
+            status, report_ = service.call("GET", f"{API}/models/{MODEL_ID}/app-database/status")
             assert status == 200 and report_["in_sync"], report_
             current = state
         failures = int(landed == 0)
     finally:
         service.stop()
         probe.close()
-        report("faults", f"schema_sync[{fresh_target.family}]", kills=kills, landed=landed,
-               acked=outcomes["answered"], found=outcomes["answered"], lost=0, doubled=0,
-               requests=rounds,
-               errors=0, failures=failures, **outcomes)
-    print(f"\nschema sync kill -9 on {fresh_target.family}: {rounds} rounds, syncs of "
-          f"{durations['changed']:.2f}/{durations['base']:.2f}s, {kills} kills, {landed} landed, "
-          f"{outcomes}")
+        report(
+            "faults",
+            f"schema_sync[{fresh_target.family}]",
+            kills=kills,
+            landed=landed,
+            acked=outcomes["answered"],
+            found=outcomes["answered"],
+            lost=0,
+            doubled=0,
+            requests=rounds,
+            errors=0,
+            failures=failures,
+            **outcomes,
+        )
+    print(
+        f"\nschema sync kill -9 on {fresh_target.family}: {rounds} rounds, syncs of "
+        f"{durations['changed']:.2f}/{durations['base']:.2f}s, {kills} kills, {landed} landed, "
+        f"{outcomes}"
+    )
     assert landed >= 1, f"no kill landed inside a schema sync in {rounds} rounds"
 
 
@@ -348,11 +440,22 @@ def add_items(target: DatabaseTarget, count: int) -> None:
     try:
         with engine.begin() as conn:
             owner = uuid.uuid4()
-            conn.execute(User.__table__.insert(), [{"id": owner, "email": "o@example.com",
-                                                   "hashed_password": "x"}])
-            conn.execute(Item.__table__.insert(), [
-                {"id": uuid.uuid4(), "title": f"item {i}", "description": "d" * 100,
-                 "owner_id": owner} for i in range(count)])
+            conn.execute(
+                User.__table__.insert(),
+                [{"id": owner, "email": "o@example.com", "hashed_password": "x"}],
+            )
+            conn.execute(
+                Item.__table__.insert(),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "title": f"item {i}",
+                        "description": "d" * 100,
+                        "owner_id": owner,
+                    }
+                    for i in range(count)
+                ],
+            )
     finally:
         engine.dispose()
 
@@ -375,8 +478,9 @@ def timed_cli(args: list[str], data_dir: Path, url: str | None, probe: WriterPro
     """Run a command to its end; how long it kept its write transaction open."""
     with open(data_dir.parent / "calibrate.err", "wb") as err:
         proc = cli(args, data_dir, url, stdout=subprocess.DEVNULL, stderr=err)
-        window = writer_window(probe, proc.pid, [data_dir / "app.db"],
-                               lambda: proc.poll() is not None)
+        window = writer_window(
+            probe, proc.pid, [data_dir / "app.db"], lambda: proc.poll() is not None
+        )
         proc.wait(timeout=120)
     assert proc.returncode == 0, (data_dir.parent / "calibrate.err").read_text()[-2000:]
     return window
@@ -390,8 +494,7 @@ def test_kill_9_during_a_migration_leaves_the_old_or_the_new_revision(fresh_targ
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     url = database_url(fresh_target)
-    target = (sqlite_target(data_dir / "app.db") if fresh_target.family == "sqlite"
-              else fresh_target)
+    target = sqlite_target(data_dir / "app.db") if fresh_target.family == "sqlite" else fresh_target
     rng = random.Random(f"{SEED}-migrate-{fresh_target.family}")
     head = migrations.head_revision()
     items = 20000 if FULL else 5000
@@ -417,8 +520,7 @@ def test_kill_9_during_a_migration_leaves_the_old_or_the_new_revision(fresh_targ
                 migrations.upgrade(target, "0003")
                 add_items(target, items)
             phase_landed, phase_rounds = 0, 0
-            while phase_rounds < ROUNDS or (phase_landed == 0
-                                            and phase_rounds < ROUNDS + RETRIES):
+            while phase_rounds < ROUNDS or (phase_landed == 0 and phase_rounds < ROUNDS + RETRIES):
                 phase_rounds += 1
                 rounds += 1
                 # Back to the old revision, with the items when the phase has data.
@@ -427,10 +529,17 @@ def test_kill_9_during_a_migration_leaves_the_old_or_the_new_revision(fresh_targ
                 else:
                     migrations.downgrade(target, "0003")
                 before = {} if phase == "empty" else table_counts(target, None)
-                proc = cli(["migrate"], data_dir, url, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-                writing = aim(probe, proc.pid, [data_dir / "app.db"], durations[phase], rng,
-                              lambda proc=proc: proc.poll() is not None)
+                proc = cli(
+                    ["migrate"], data_dir, url, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                writing = aim(
+                    probe,
+                    proc.pid,
+                    [data_dir / "app.db"],
+                    durations[phase],
+                    rng,
+                    lambda proc=proc: proc.poll() is not None,
+                )
                 killed = kill9(proc)
                 kills += killed
                 phase_landed += killed and writing
@@ -440,7 +549,8 @@ def test_kill_9_during_a_migration_leaves_the_old_or_the_new_revision(fresh_targ
                 revision = migrations.current_revision(target)
                 assert revision in (old, head), revision
                 assert schema_of(target) == schemas[revision], (
-                    f"{phase} round {phase_rounds}: revision {revision} with another schema")
+                    f"{phase} round {phase_rounds}: revision {revision} with another schema"
+                )
                 if phase == "data":
                     counts = table_counts(target, None)
                     assert counts["item"] == items and counts["user"] == 1, counts
@@ -459,12 +569,25 @@ def test_kill_9_during_a_migration_leaves_the_old_or_the_new_revision(fresh_targ
         failures = 0
     finally:
         probe.close()
-        report("faults", f"migration[{fresh_target.family}]", kills=kills, landed=landed,
-               acked=0, found=0, lost=0, doubled=0, requests=rounds, errors=0,
-               failures=failures, **outcomes)
-    print(f"\nmigration kill -9 on {fresh_target.family}: {rounds} rounds, migrate "
-          f"{durations['empty']:.2f}s from empty, {durations['data']:.2f}s from 0003 with "
-          f"{items} items (write transactions), {kills} kills, {landed} landed, {outcomes}")
+        report(
+            "faults",
+            f"migration[{fresh_target.family}]",
+            kills=kills,
+            landed=landed,
+            acked=0,
+            found=0,
+            lost=0,
+            doubled=0,
+            requests=rounds,
+            errors=0,
+            failures=failures,
+            **outcomes,
+        )
+    print(
+        f"\nmigration kill -9 on {fresh_target.family}: {rounds} rounds, migrate "
+        f"{durations['empty']:.2f}s from empty, {durations['data']:.2f}s from 0003 with "
+        f"{items} items (write transactions), {kills} kills, {landed} landed, {outcomes}"
+    )
 
 
 # ----------------------------------------------------------------------------- 5. full disk
@@ -514,9 +637,9 @@ def test_a_full_disk_answers_507_stays_up_and_loses_no_acknowledged_write(tmp_pa
             def write(title: str) -> int:
                 nonlocal requests
                 requests += 1
-                status, body = service.call("POST", f"{API}/items/",
-                                            {"title": title, "description": "x" * 255},
-                                            timeout=30)
+                status, body = service.call(
+                    "POST", f"{API}/items/", {"title": title, "description": "x" * 255}, timeout=30
+                )
                 answers[status] = answers.get(status, 0) + 1
                 if status == 200:
                     assert body["title"] == title, body
@@ -559,15 +682,25 @@ def test_a_full_disk_answers_507_stays_up_and_loses_no_acknowledged_write(tmp_pa
         ns.close()
         lost = len(set(acked) - set(titles))
         # errors: answers other than 200 and the JSON 507/503 a full disk is meant to give.
-        report("faults", "full_disk", kills=0, acked=len(acked),
-               found=len(set(acked) & set(titles)), lost=lost,
-               doubled=len(titles) - len(set(titles)), requests=requests,
-               errors=sum(n for s, n in answers.items() if s not in (200, 503, 507)),
-               refused=sum(n for s, n in answers.items() if s in (503, 507)),
-               failures=failures, answers={str(k): v for k, v in answers.items()})
+        report(
+            "faults",
+            "full_disk",
+            kills=0,
+            acked=len(acked),
+            found=len(set(acked) & set(titles)),
+            lost=lost,
+            doubled=len(titles) - len(set(titles)),
+            requests=requests,
+            errors=sum(n for s, n in answers.items() if s not in (200, 503, 507)),
+            refused=sum(n for s, n in answers.items() if s in (503, 507)),
+            failures=failures,
+            answers={str(k): v for k, v in answers.items()},
+        )
     assert not set(acked) - set(titles) and len(titles) == len(set(titles))
-    print(f"\nfull disk: {requests} writes, answers {answers}, {len(acked)} acknowledged, "
-          "0 lost, the service stayed up and wrote again once space returned")
+    print(
+        f"\nfull disk: {requests} writes, answers {answers}, {len(acked)} acknowledged, "
+        "0 lost, the service stayed up and wrote again once space returned"
+    )
 
 
 # ----------------------------------------------------------------------------- 6. read-only
@@ -595,9 +728,22 @@ def test_a_read_only_database_is_refused_clearly_and_left_byte_identical(what, t
     try:
         with open(logs / "serve-ro.err", "wb") as err:
             proc = subprocess.Popen(
-                [*ns.prefix, sys.executable, "-m", "app", "serve", "--port", "0",
-                 "--data-dir", str(data_dir)],
-                cwd=ROOT, env=cli_env(None), stdout=subprocess.PIPE, stderr=err)
+                [
+                    *ns.prefix,
+                    sys.executable,
+                    "-m",
+                    "app",
+                    "serve",
+                    "--port",
+                    "0",
+                    "--data-dir",
+                    str(data_dir),
+                ],
+                cwd=ROOT,
+                env=cli_env(None),
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
             try:
                 line = b""
                 import select
@@ -614,8 +760,7 @@ def test_a_read_only_database_is_refused_clearly_and_left_byte_identical(what, t
                     status, page = conn.call("GET", f"{API}/items/", timeout=30)
                     answers["read"] = status
                     assert status == 200 and page["count"] == 5, page
-                    status, body = conn.call("POST", f"{API}/items/", {"title": "no"},
-                                             timeout=30)
+                    status, body = conn.call("POST", f"{API}/items/", {"title": "no"}, timeout=30)
                     answers["write"] = status
                     assert status == 503 and error_json(body), (status, body)
                     outcome = "serves reads, refuses writes with 503"
@@ -634,13 +779,24 @@ def test_a_read_only_database_is_refused_clearly_and_left_byte_identical(what, t
             assert proc.returncode not in (0, None), proc.returncode
             last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
             assert last.startswith("error:") and any(
-                word in last.lower() for word in ("writable", "read-only", "readonly")), stderr
+                word in last.lower() for word in ("writable", "read-only", "readonly")
+            ), stderr
             outcome += f": {last}"
         failures = 0
     finally:
         ns.close()
         after = sha256(database)
-        report("faults", f"read_only[{what}]", kills=0, acked=5, found=5, lost=0, doubled=0,
-               requests=len(answers), errors=0, failures=failures or int(after != before))
+        report(
+            "faults",
+            f"read_only[{what}]",
+            kills=0,
+            acked=5,
+            found=5,
+            lost=0,
+            doubled=0,
+            requests=len(answers),
+            errors=0,
+            failures=failures or int(after != before),
+        )
     assert after == before, "the read-only database changed"
     print(f"\nread-only {what}: {outcome}; the database file is byte-identical")

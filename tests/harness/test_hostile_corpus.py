@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.harness.common import (
-    API,
     FULL,
     SEED,
     Operation,

@@ -50,9 +50,16 @@ SYNC_BATCH = 20
 
 # (operation, weight): writes about two thirds of the requests.
 MIX = (
-    ("item_create", 14), ("item_list", 6), ("item_read", 8), ("item_update", 9),
+    ("item_create", 14),
+    ("item_list", 6),
+    ("item_read", 8),
+    ("item_update", 9),
     ("item_delete", 5),
-    ("row_create", 14), ("row_list", 5), ("row_read", 6), ("row_update", 9), ("row_delete", 5),
+    ("row_create", 14),
+    ("row_list", 5),
+    ("row_read", 6),
+    ("row_update", 9),
+    ("row_delete", 5),
     ("sync", 9),
 )
 
@@ -95,8 +102,9 @@ class Ledger:
 class Client:
     """One keep-alive connection to one service, driven by one thread."""
 
-    def __init__(self, service: Service, n: int, run: str, models: list[str],
-                 deadline: float) -> None:
+    def __init__(
+        self, service: Service, n: int, run: str, models: list[str], deadline: float
+    ) -> None:
         self.service, self.n, self.run, self.models = service, n, run, models
         self.deadline = deadline
         self.rng = random.Random(SEED * 1000 + n)
@@ -111,8 +119,9 @@ class Client:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.service.host, self.service.port,
-                                                   timeout=TIMEOUT)
+            self.conn = http.client.HTTPConnection(
+                self.service.host, self.service.port, timeout=TIMEOUT
+            )
         return self.conn
 
     def close(self) -> None:
@@ -127,8 +136,9 @@ class Client:
         payload = None if body is None else json.dumps(body)
         try:
             conn = self._connection()
-            conn.request(method, f"{API}{path}", body=payload,
-                         headers={"Content-Type": "application/json"})
+            conn.request(
+                method, f"{API}{path}", body=payload, headers={"Content-Type": "application/json"}
+            )
             response = conn.getresponse()
             raw = response.read()
             status = response.status
@@ -229,8 +239,9 @@ class Client:
     def row_create(self) -> None:
         model = self.rng.choice(self.models)
         marker = self.marker()
-        answer = self.call("POST", f"/models/{model}/app-database/entities/{ENTITY}",
-                           {"title": marker, "n": 0})
+        answer = self.call(
+            "POST", f"/models/{model}/app-database/entities/{ENTITY}", {"title": marker, "n": 0}
+        )
         if answer is None:
             self.ledger.uncertain += 1
         elif answer[1] is not None:
@@ -239,8 +250,11 @@ class Client:
 
     def row_list(self) -> None:
         model = self.rng.choice(self.models)
-        self.call("GET", f"/models/{model}/app-database/entities/{ENTITY}"
-                         f"?limit={self.rng.choice((5, 50))}&sort=-n")
+        self.call(
+            "GET",
+            f"/models/{model}/app-database/entities/{ENTITY}"
+            f"?limit={self.rng.choice((5, 50))}&sort=-n",
+        )
 
     def _own_row(self) -> tuple[str, str] | None:
         model = self.rng.choice(self.models)
@@ -257,8 +271,9 @@ class Client:
         if answer and answer[1] is not None:
             got = (answer[1]["title"], answer[1]["n"])
             if got != self.ledger.rows[model][row_id]:
-                self.ledger.errors.append(f"GET row {row_id}: {got} != "
-                                          f"{self.ledger.rows[model][row_id]}")
+                self.ledger.errors.append(
+                    f"GET row {row_id}: {got} != {self.ledger.rows[model][row_id]}"
+                )
 
     def row_update(self) -> None:
         picked = self._own_row()
@@ -266,8 +281,9 @@ class Client:
             return self.row_create()
         model, row_id = picked
         title, n = self.ledger.rows[model][row_id]
-        answer = self.call("PATCH", f"/models/{model}/app-database/entities/{ENTITY}/{row_id}",
-                           {"n": n + 1})
+        answer = self.call(
+            "PATCH", f"/models/{model}/app-database/entities/{ENTITY}/{row_id}", {"n": n + 1}
+        )
         if answer is None:
             self.ledger.uncertain += 1
             self.ledger.rows[model].pop(row_id)
@@ -303,14 +319,21 @@ class Client:
                 synced.append(row)
             title = f"s{self.serial} {description}"
             self.serial += 1
-            ops.append({"id": f"{self.run}-c{self.n}-op{self.serial}", "table": "items",
-                        "operation": kind, "timestamp": self.stamp(),
-                        "data": {"id": row, "title": title, "description": description}})
+            ops.append(
+                {
+                    "id": f"{self.run}-c{self.n}-op{self.serial}",
+                    "table": "items",
+                    "operation": kind,
+                    "timestamp": self.stamp(),
+                    "data": {"id": row, "title": title, "description": description},
+                }
+            )
             after[row] = (title, description, kind)
             # A later op of the same batch on a row reads its description from here.
             self.ledger.items.setdefault(row, (title, description))
-        answer = self.call("POST", "/sync", {"client_id": f"{self.run}-c{self.n}",
-                                            "operations": ops, "limit": 1})
+        answer = self.call(
+            "POST", "/sync", {"client_id": f"{self.run}-c{self.n}", "operations": ops, "limit": 1}
+        )
         new = [r for r in after if r not in self.ledger.sync_items]
         if answer is None:  # applied or not: unknown, so leave every row it touched out
             self.ledger.uncertain += 1
@@ -325,8 +348,10 @@ class Client:
             return
         out = answer[1]
         if out["conflicts"] or sorted(out["changes_applied"]) != sorted(o["id"] for o in ops):
-            self.ledger.errors.append(f"sync: applied {len(out['changes_applied'])} of "
-                                      f"{len(ops)}, conflicts {out['conflicts'][:2]}")
+            self.ledger.errors.append(
+                f"sync: applied {len(out['changes_applied'])} of "
+                f"{len(ops)}, conflicts {out['conflicts'][:2]}"
+            )
         for row, (title, description, _) in after.items():
             self.ledger.items[row] = (title, description)
             self.ledger.sync_items.add(row)
@@ -351,8 +376,10 @@ def read_state(target, data_dir: Path, models: list[str]) -> tuple[list[tuple], 
     items_sql = "SELECT id, title, description FROM item"
     if target.family == "sqlite":
         items = _sqlite_rows(data_dir / "app.db", items_sql)
-        rows = {m: _sqlite_rows(data_dir / "apps" / f"{m}.db",
-                                f'SELECT id, title, n FROM "{ENTITY}"') for m in models}
+        rows = {
+            m: _sqlite_rows(data_dir / "apps" / f"{m}.db", f'SELECT id, title, n FROM "{ENTITY}"')
+            for m in models
+        }
         return items, rows
     engine = sa.create_engine(target.sa_url, poolclass=sa.pool.NullPool)
     try:
@@ -365,7 +392,8 @@ def read_state(target, data_dir: Path, models: list[str]) -> tuple[list[tuple], 
                     where = store.database_name(model_id=model)
                 else:
                     where = store.server_database_name(
-                        main_database=target.sa_url.database, model_id=model)
+                        main_database=target.sa_url.database, model_id=model
+                    )
                 sql = f"SELECT id, title, n FROM {quote(where)}.{quote(ENTITY)}"
                 rows[model] = [tuple(r) for r in conn.exec_driver_sql(sql)]
     finally:
@@ -384,8 +412,9 @@ class Tally:
     wrong: int = 0  # there, but not with the last acknowledged value
     problems: list[str] = field(default_factory=list)
 
-    def compare(self, table: str, expected: dict[str, tuple], found: list[tuple],
-                unknown: set[str]) -> None:
+    def compare(
+        self, table: str, expected: dict[str, tuple], found: list[tuple], unknown: set[str]
+    ) -> None:
         seen: dict[str, tuple] = {}
         markers: dict[str, int] = {}
         for row_id, *values in found:
@@ -416,8 +445,10 @@ class Tally:
             self.problems.append(f"{table}: {len(found)} rows, {len(expected)} expected")
         self.doubled += len(extra)
         if extra:
-            self.problems.append(f"{table}: {len(extra)} rows nobody is owed "
-                                 f"(count {len(found)}, expected {len(expected)})")
+            self.problems.append(
+                f"{table}: {len(extra)} rows nobody is owed "
+                f"(count {len(found)}, expected {len(expected)})"
+            )
 
 
 # ----------------------------------------------------------------------------- the run
@@ -452,8 +483,9 @@ def drive(services: list[Service], connections: int, models: list[str]) -> list[
     the services), mixing requests for SECONDS; returns them when every one has stopped."""
     run = f"L{uuid.uuid4().hex[:6]}"
     deadline = time.monotonic() + SECONDS
-    clients = [Client(services[n % len(services)], n, run, models, deadline)
-               for n in range(connections)]
+    clients = [
+        Client(services[n % len(services)], n, run, models, deadline) for n in range(connections)
+    ]
     threads = [threading.Thread(target=c.loop, daemon=True) for c in clients]
     for thread in threads:
         thread.start()
@@ -469,8 +501,9 @@ def check_rows(target, data_dir: Path, models: list[str], clients: list[Client])
     """The database against every acknowledged write of ``clients``."""
     ledgers = [c.ledger for c in clients]
     expected_items = {k: v for ledger in ledgers for k, v in ledger.items.items()}
-    expected_rows = {m: {k: v for ledger in ledgers for k, v in ledger.rows[m].items()}
-                     for m in models}
+    expected_rows = {
+        m: {k: v for ledger in ledgers for k, v in ledger.rows[m].items()} for m in models
+    }
     unknown = {k for ledger in ledgers for k in ledger.unknown}
     items, rows = read_state(target, data_dir, models)
     tally = Tally()
@@ -519,8 +552,9 @@ def run_load(name: str, target, tmp_path: Path, processes: int) -> None:
         services.extend(start_services(data_dirs, logs, url))
         models = [f"load-{uuid.uuid4().hex[:8]}-{k}" for k in range(2)]
         for model in models:
-            status, out = services[0].call("POST", f"{API}/models/",
-                                           model_body(model, f"load {model}"))
+            status, out = services[0].call(
+                "POST", f"{API}/models/", model_body(model, f"load {model}")
+            )
             assert status == 200, out
         for connections in CONNECTIONS:
             began = time.monotonic()
@@ -533,14 +567,19 @@ def run_load(name: str, target, tmp_path: Path, processes: int) -> None:
                     with contextlib.suppress(Exception):
                         service.proc.wait(timeout=30)
             figures, found_wrong = figures_of(
-                clients, check_rows(target, data_dirs[0], models, everyone),
-                backend=target.family, processes=processes, seconds=seconds)
+                clients,
+                check_rows(target, data_dirs[0], models, everyone),
+                backend=target.family,
+                processes=processes,
+                seconds=seconds,
+            )
             if connections == CONNECTIONS[-1]:
                 found_wrong += final_checks(target, data_dirs, logs, services)
             failures += found_wrong
             test = f"{name}, {connections} connections"
-            report("load", test, **figures, cases=figures["requests"],
-                   failures=int(bool(found_wrong)))
+            report(
+                "load", test, **figures, cases=figures["requests"], failures=int(bool(found_wrong))
+            )
             print(f"\nload {test}: {json.dumps(figures)}")
     except BaseException:
         report("load", name, failures=1)
@@ -551,12 +590,16 @@ def run_load(name: str, target, tmp_path: Path, processes: int) -> None:
     assert not failures, "\n".join(failures)
 
 
-def final_checks(target, data_dirs: list[Path], logs: list[Path],
-                 services: list[Service]) -> list[str]:
+def final_checks(
+    target, data_dirs: list[Path], logs: list[Path], services: list[Service]
+) -> list[str]:
     """After the services stopped: they exited cleanly, no log says "database is locked", and
     every SQLite file is intact."""
-    problems = [f"service {s.ready['pid']} exited with {s.proc.returncode} on SIGTERM"
-                for s in services if s.proc.returncode != 0]
+    problems = [
+        f"service {s.ready['pid']} exited with {s.proc.returncode} on SIGTERM"
+        for s in services
+        if s.proc.returncode != 0
+    ]
     for path in [*logs, *(p for d in data_dirs for p in (d / "logs").glob("*"))]:
         text = path.read_text(errors="replace") if path.is_file() else ""
         if LOCKED in text:

@@ -14,18 +14,24 @@ def _write(folder, *rows) -> None:
 
 
 def test_counts_add_up_per_suite_and_in_total(tmp_path, capsys):
-    _write(tmp_path,
-           {"suite": "load", "requests": 100, "acked": 40, "found": 40, "errors": 0},
-           {"suite": "load", "requests": 50, "acked": 10, "found": 10},
-           {"suite": "schemathesis", "cases": 300, "failures": 0},
-           {"suite": "faults", "kills": 12, "acked": 5, "found": 5})
+    _write(
+        tmp_path,
+        {"suite": "load", "requests": 100, "acked": 40, "found": 40, "errors": 0},
+        {"suite": "load", "requests": 50, "acked": 10, "found": 10},
+        {"suite": "schemathesis", "cases": 300, "failures": 0},
+        {"suite": "faults", "kills": 12, "acked": 5, "found": 5},
+    )
     assert report.main(["report", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["suites"]["load"]["requests"] == 150
     assert summary["suites"]["load"]["tests"] == 2
     assert (summary["acked"], summary["found"], summary["kills"], summary["cases"]) == (
-        55, 55, 12, 300)
+        55,
+        55,
+        12,
+        300,
+    )
     assert out.splitlines()[0].split()[:3] == ["suite", "tests", "requests"]
     assert json.loads((tmp_path / "harness-summary.json").read_text()) == summary
 
