@@ -87,8 +87,9 @@ bench-sync: $(STAMP) ## Benchmark POST /api/v1/sync: ops/s in batches of 1,000 a
 bench: $(BENCH_STAMP) wrk ## Run every benchmark, print one table (service, peer, ceiling, ratios, targets) and chart; BENCH_QUICK=1 for a smoke run
 	BENCH_QUICK=$(BENCH_QUICK) $(PY) -m bench.bench_all $(BENCH_ARGS)
 
-lint: $(STAMP) ## Lint with ruff when it is installed
-	$(PY) -m ruff check app services tests bench alembic
+lint: $(STAMP) ## Check formatting (ruff format --check) and lint (ruff check) over the whole tree
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
 
 .PHONY: stress stress-harness
 STRESS_KILLS ?= 20
