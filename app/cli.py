@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from app import cli_data
 from services.config import ConfigError, Settings, load_settings
 from services.lifecycle import StartupError
 
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     openapi = sub.add_parser("openapi", help="print the OpenAPI document (JSON) on stdout")
     openapi.add_argument("--output", help="write to this file instead")
+    openapi.add_argument("--model", help="the document of this model's app database instead")
+    _settings_options(openapi)
+    cli_data.add_commands(sub, _settings_options)
 
     superuser = sub.add_parser("create-superuser", help="create a superuser (or promote one)")
     _settings_options(superuser)
@@ -252,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a failure exits non-zero with a one-line reason on stderr."""
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "openapi":
+        if args.command == "openapi" and not args.model:
             return cmd_openapi(args.output)
         settings = _load(args)
         from app import logs
@@ -266,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_parity(settings)
         if args.command == "seed":
             return cmd_seed(settings, args)
+        if args.command in cli_data.COMMANDS:
+            return cli_data.run(settings, args)
         if args.command == "create-superuser":
             return cmd_create_superuser(settings, args.email, args.password_env)
         return cmd_serve(settings, args)

@@ -14,7 +14,8 @@ from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db
 from app.http import respond
-from services.appdb import models, rows, store
+from services.appdb import contracts, models, rows, store
+from services.appdb import openapi as model_openapi
 from services.appdb.definition import ModelIn, Name
 from services.db.dal import close_dal
 from services.schemas import (
@@ -28,22 +29,6 @@ from services.schemas import (
 )
 
 bp = blueprint("models")
-
-_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
-_PAGE = {
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["data", "count"],
-                "properties": {
-                    "data": {"type": "array", "items": {"type": "object"}},
-                    "count": {"type": "integer"},
-                },
-            }
-        }
-    }
-}
 
 
 class ModelPath(BaseModel):
@@ -183,7 +168,10 @@ def delete_model(path: ModelPath):
 # ----------------------------------------------------------------------------- its database
 
 
-@bp.get("/<model_id>/app-database/status", responses={200: _OBJECT, **errors(400, *PROTECTED)})
+@bp.get(
+    "/<model_id>/app-database/status",
+    responses={200: contracts.AppDatabaseStatus, **errors(400, *PROTECTED)},
+)
 def read_app_database_status(path: ModelPath):
     """exists, total_entities, entity_counts, last_seeded, schema_version, size_bytes, in_sync."""
     row = models.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner())
@@ -197,14 +185,7 @@ def read_app_database_status(path: ModelPath):
 
 @bp.get(
     "/<model_id>/app-database/entities",
-    responses={
-        200: {
-            "content": {
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
-            }
-        },
-        **errors(400, *PROTECTED),
-    },
+    responses={200: contracts.EntitySummaryList, **errors(400, *PROTECTED)},
 )
 def read_entities(path: ModelPath):
     """Each entity with its display name, row count and last update."""
@@ -215,7 +196,7 @@ def read_entities(path: ModelPath):
 
 @bp.get(
     "/<model_id>/app-database/entities/<entity_type>",
-    responses={200: _PAGE, **errors(400, *PROTECTED)},
+    responses={200: contracts.AppRowsPage, **errors(400, *PROTECTED)},
 )
 def read_rows(path: EntityPath, query: RowsQuery):
     """Rows of an entity: limit/offset, sort, filters, and the total."""
@@ -235,7 +216,7 @@ def read_rows(path: EntityPath, query: RowsQuery):
 
 @bp.post(
     "/<model_id>/app-database/entities/<entity_type>",
-    responses={200: _OBJECT, **errors(400, 409, *PROTECTED, *BODY)},
+    responses={200: contracts.AppRow, **errors(400, 409, *PROTECTED, *BODY)},
 )
 def create_row(path: EntityPath, body: RowBody):
     """Create a row."""
@@ -252,7 +233,7 @@ def create_row(path: EntityPath, body: RowBody):
 
 @bp.get(
     "/<model_id>/app-database/entities/<entity_type>/<id>",
-    responses={200: _OBJECT, **errors(400, *PROTECTED)},
+    responses={200: contracts.AppRow, **errors(400, *PROTECTED)},
 )
 def read_row(path: RowPath):
     """One row."""
@@ -267,7 +248,7 @@ def read_row(path: RowPath):
 
 @bp.patch(
     "/<model_id>/app-database/entities/<entity_type>/<id>",
-    responses={200: _OBJECT, **errors(400, 409, *PROTECTED, *BODY)},
+    responses={200: contracts.AppRow, **errors(400, 409, *PROTECTED, *BODY)},
 )
 def update_row(path: RowPath, body: RowBody):
     """Change some fields of a row."""
@@ -298,7 +279,8 @@ def delete_row(path: RowPath):
 
 
 @bp.post(
-    "/<model_id>/app-database/seed", responses={200: _OBJECT, **errors(400, *PROTECTED, *BODY)}
+    "/<model_id>/app-database/seed",
+    responses={200: contracts.SeedReport, **errors(400, *PROTECTED, *BODY)},
 )
 def seed_app_database(path: ModelPath, body: SeedBody):
     """Fill the database with realistic linked data (all or nothing)."""
@@ -332,3 +314,16 @@ def sync_app_database(path: ModelPath, query: SyncQuery):
         allow_destructive=query.allow_destructive,
     )
     return respond(SyncPlan(**plan.as_dict()))
+
+
+# ----------------------------------------------------------------------------- its contract
+
+
+@bp.get(
+    "/<model_id>/openapi.json",
+    responses={200: contracts.OpenAPIDocument, **errors(400, *PROTECTED)},
+)
+def read_model_openapi(path: ModelPath):
+    """The model's own OpenAPI document: typed rows, paths and operation ids per entity."""
+    row = models.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner())
+    return respond(model_openapi.document_of(row))

@@ -285,7 +285,10 @@ def parse_text_value(column: Column, text: str) -> Any:
 def _json_ready(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, datetime):
+        # Stored naive UTC; RFC 3339 (the documents' date-time) needs the offset said.
+        return value.isoformat() + "Z"
+    if isinstance(value, date):
         return value.isoformat()
     return value
 

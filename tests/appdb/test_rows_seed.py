@@ -204,7 +204,7 @@ def test_crud_with_references_and_many_to_many(mdb):
         customer=bob["id"],
         products=[p2["id"], p1["id"], p1["id"]],
     )
-    assert order["placed_at"] == "2024-05-06T05:08:09.123456"  # naive UTC, microseconds kept
+    assert order["placed_at"] == "2024-05-06T05:08:09.123456Z"  # UTC (RFC 3339), microseconds kept
     assert order["products"] == sorted([p1["id"], p2["id"]])
     got = mdb.get("product", p1["id"])
     assert got["tags"] == ["home", "light"] and got["specs"]["dims"] == [1, 2.5]

@@ -1,0 +1,75 @@
+"""Response models of the app-database endpoints: what the main OpenAPI document promises.
+
+The rows of an app database have the fields its model defines, which the main document cannot
+know: here a row is its system columns plus any other key, and the per-model document
+(``services.appdb.openapi``) types each field.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from services.schemas import UtcDateTime
+
+
+class AppDatabaseStatus(BaseModel):
+    """An app database's status report."""
+
+    exists: bool
+    total_entities: int = Field(description="rows over all entities")
+    entity_counts: dict[str, int | None] = Field(
+        description="rows per entity; null when its table cannot be read"
+    )
+    last_seeded: UtcDateTime | None
+    schema_version: str
+    size_bytes: int
+    in_sync: bool
+
+
+class EntitySummary(BaseModel):
+    """One entity of an app database."""
+
+    entity_type: str
+    display_name: str
+    record_count: int
+    last_updated: UtcDateTime | None
+
+
+class SeedReport(BaseModel):
+    """What a seed wrote."""
+
+    entities_created: int
+    relationships_created: int
+    duration_ms: int
+    seed: int = Field(description="the seed used: the same seed writes the same rows again")
+
+
+class AppRow(BaseModel):
+    """A row: its system columns and the fields its entity defines (typed per model)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: uuid.UUID
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class AppRowsPage(BaseModel):
+    """A page of rows and the total that matches the filters."""
+
+    data: list[AppRow]
+    count: int
+
+
+class EntitySummaryList(RootModel[list[EntitySummary]]):
+    """The entities of an app database: a bare JSON array."""
+
+
+class OpenAPIDocument(BaseModel):
+    """An OpenAPI 3.1 document."""
+
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+    info: dict
+    paths: dict
