@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from services.config import Settings
 
-COMMANDS = frozenset({"openapi"})
+COMMANDS = frozenset({"openapi", "export", "import"})
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def add_commands(sub, settings_options: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add this module's sub-commands to the command line."""
+    export = sub.add_parser("export", help="export a model and its rows (json, sqlite or csv zip)")
+    settings_options(export)
+    export.add_argument("model_id")
+    export.add_argument("--format", choices=("json", "sqlite", "csv"), default="json")
+    export.add_argument("--output", help="write to this file (default: stdout)")
+
+    load = sub.add_parser("import", help="create a model from an export (JSON bundle or SQLite)")
+    settings_options(load)
+    load.add_argument("file", help="a JSON bundle or an SQLite export")
+    load.add_argument("--as", dest="model_id", help="import under this model id instead")
+    load.add_argument("--name", help="and this name")
 
 
 @contextmanager
@@ -51,8 +65,80 @@ def cmd_model_openapi(settings: Settings, model_id: str, output: str | None) -> 
     return 0
 
 
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write a model's export to a file or stdout, streamed in chunks."""
+    from services.appdb import models, transfer
+
+    with _main_db(settings) as db:
+        row = models.get_model(db=db, model_id=args.model_id, owner_id=None)
+    app_db = models.app_database(settings=settings, row=row)
+    meta = transfer.model_meta(
+        model_id=row.id, name=row.name, version=row.version, definition=app_db.definition
+    )
+    chunks = transfer.export_stream(
+        app_db, meta=meta, fmt=args.format, scratch=settings.data_dir / "tmp"
+    )
+    if args.output:
+        partial = f"{args.output}.partial"
+        with open(partial, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        os.replace(partial, args.output)  # never a half-written export under the real name
+    else:
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Create a model from an export file, owned by the first superuser."""
+    from services import users
+    from services.appdb import models, transfer
+
+    path = Path(args.file)
+    with open(path, "rb") as handle:
+        is_sqlite = handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    with _main_db(settings) as db:
+        owner = users.get_user_by_email(db=db, email=settings.first_superuser)
+        if owner is None:
+            raise ValueError(
+                f"no user {settings.first_superuser}: start the service once, or create-superuser"
+            )
+        kwargs = {"model_id": args.model_id, "name": args.name}
+        if is_sqlite:
+            row = transfer.import_model(
+                db=db, settings=settings, owner_id=owner.id, sqlite_path=path, **kwargs
+            )
+        else:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            row = transfer.import_model(
+                db=db, settings=settings, owner_id=owner.id, data=data, **kwargs
+            )
+        public = models.to_public(row)
+    print(json.dumps({"imported": public.id, "version": public.version}))
+    return 0
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Run one of this module's commands."""
+    """Run one of this module's commands; a list of problems is said by its first one."""
+    try:
+        return _run(settings, args)
+    except Exception as exc:
+        problems = getattr(exc, "problems", None)
+        if problems:
+            first = problems[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValueError(f"{where}: {first['msg']} ({len(problems)} problem(s))") from None
+        raise
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "openapi":
         return cmd_model_openapi(settings, args.model, args.output)
+    if args.command == "export":
+        return cmd_export(settings, args)
+    if args.command == "import":
+        return cmd_import(settings, args)
     raise ValueError(f"unknown command {args.command}")

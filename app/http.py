@@ -14,6 +14,9 @@ from app.errors import json_error, validation_detail
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+_SQLITE_TYPES = {"application/vnd.sqlite3", "application/x-sqlite3", "application/octet-stream"}
+# Endpoints whose bodies may exceed MAX_CONTENT_LENGTH, and their own limit in bytes.
+LARGE_BODY_ENDPOINTS = {"models.import_model": 512 * 1024 * 1024}
 
 
 def _no_constants(name: str) -> Any:
@@ -57,6 +60,11 @@ def _check_body():
     # an exception inside a validator; Werkzeug caches the parsed value for the view.
     if request.method not in _BODY_METHODS:
         return None
+    if request.endpoint in LARGE_BODY_ENDPOINTS:
+        # An import carries a whole database: a larger limit, and an SQLite file may come raw.
+        request.max_content_length = LARGE_BODY_ENDPOINTS[request.endpoint]
+        if request.mimetype in _SQLITE_TYPES:
+            return None
     if not request.content_length and not request.headers.get("Transfer-Encoding"):
         return None
     if request.mimetype in _FORM_TYPES:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
-from flask import current_app
+from flask import Response, current_app, request
 from pydal import DAL
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,7 +16,7 @@ from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db
 from app.http import respond
-from services.appdb import contracts, models, rows, store
+from services.appdb import contracts, models, rows, store, transfer
 from services.appdb import openapi as model_openapi
 from services.appdb.definition import ModelIn, Name
 from services.db.dal import close_dal
@@ -26,6 +28,7 @@ from services.schemas import (
     PageQuery,
     Query,
     SyncPlan,
+    Title,
 )
 
 bp = blueprint("models")
@@ -327,3 +330,79 @@ def read_model_openapi(path: ModelPath):
     """The model's own OpenAPI document: typed rows, paths and operation ids per entity."""
     row = models.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner())
     return respond(model_openapi.document_of(row))
+
+
+# ----------------------------------------------------------------------------- export, import
+
+_EXPORT = {
+    "description": "the export: a JSON bundle, an SQLite file, or a zip of one CSV per entity",
+    "content": {
+        "application/json": {"schema": {"type": "object"}},
+        # OpenAPI 3.1 describes raw bytes by a media type without a schema.
+        "application/vnd.sqlite3": {},
+        "application/zip": {},
+    },
+}
+
+
+class ExportQuery(Query):
+    """The export's format."""
+
+    format: Literal["json", "sqlite", "csv"] = "json"
+
+
+class ImportQuery(Query):
+    """Another id (and name) for the imported model."""
+
+    model_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,100}$")
+    name: Title | None = None
+
+
+@bp.get("/<model_id>/app-database/export", responses={200: _EXPORT, **errors(400, *PROTECTED)})
+def export_app_database(path: ModelPath, query: ExportQuery):
+    """The model and every row: ``format=json`` (a bundle), ``sqlite`` or ``csv`` (a zip)."""
+    row = models.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner())
+    app_db = models.app_database(settings=_settings(), row=row)
+    meta = transfer.model_meta(
+        model_id=row.id, name=row.name, version=row.version, definition=app_db.definition
+    )
+    chunks = transfer.export_stream(
+        app_db, meta=meta, fmt=query.format, scratch=_settings().data_dir / "tmp"
+    )
+    name = transfer.export_filename(row.id, query.format)
+    return Response(
+        chunks,
+        mimetype=transfer.MEDIA_TYPES[query.format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.post("/import", responses={200: AppModelPublic, **errors(400, 409, *PROTECTED, *BODY)})
+def import_model(query: ImportQuery):
+    """Create a model from an export (a JSON bundle, or an SQLite file): all or nothing."""
+    kwargs = {"model_id": query.model_id, "name": query.name}
+    if request.mimetype in transfer.SQLITE_TYPES:
+        scratch = _settings().data_dir / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        upload = scratch / f"import-{uuid.uuid4().hex}.db"
+        try:
+            with open(upload, "wb") as handle:
+                shutil.copyfileobj(request.stream, handle, 64 * 1024)
+            row = transfer.import_model(
+                db=get_db(),
+                settings=_settings(),
+                owner_id=current_user().id,
+                sqlite_path=upload,
+                **kwargs,
+            )
+        finally:
+            upload.unlink(missing_ok=True)
+    else:
+        row = transfer.import_model(
+            db=get_db(),
+            settings=_settings(),
+            owner_id=current_user().id,
+            data=request.get_json(),
+            **kwargs,
+        )
+    return respond(models.to_public(row))
