@@ -12,7 +12,7 @@ from pathlib import Path
 
 from services.config import Settings
 
-COMMANDS = frozenset({"openapi", "export", "import"})
+COMMANDS = frozenset({"openapi", "export", "import", "backups", "cleanup"})
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -29,6 +29,17 @@ def add_commands(sub, settings_options: Callable[[argparse.ArgumentParser], None
     load.add_argument("file", help="a JSON bundle or an SQLite export")
     load.add_argument("--as", dest="model_id", help="import under this model id instead")
     load.add_argument("--name", help="and this name")
+
+    backups = sub.add_parser("backups", help="list, take or restore snapshots (SQLite)")
+    settings_options(backups)
+    backups.add_argument("action", choices=("list", "create", "restore"))
+    backups.add_argument("snapshot", nargs="?", help="restore: the snapshot's file name")
+    backups.add_argument("--model", help="a model's app database (default: the main database)")
+
+    cleanup = sub.add_parser("cleanup", help="delete app databases unused for DAYS days")
+    settings_options(cleanup)
+    cleanup.add_argument("--unused-for", type=float, required=True, metavar="DAYS")
+    cleanup.add_argument("--dry-run", action="store_true", help="only list them")
 
 
 @contextmanager
@@ -121,6 +132,42 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backups(settings: Settings, args: argparse.Namespace) -> int:
+    """List, take or restore snapshots; a restore ends with a parity check (exit 1 if unclean)."""
+    from services import backups
+
+    if args.action == "list":
+        for snap in backups.list_snapshots(settings, model_id=args.model):
+            print(json.dumps(snap.as_dict()))
+        return 0
+    if args.action == "create":
+        print(json.dumps({"snapshot": str(backups.take_snapshot(settings, model_id=args.model))}))
+        return 0
+    if not args.snapshot:
+        raise ValueError("backups restore needs a snapshot name (see backups list)")
+    snap = backups.find_snapshot(settings, args.snapshot, model_id=args.model or backups.MAIN)
+    if args.model and args.model != backups.MAIN:
+        findings = backups.restore_app(settings, snap, model_id=args.model)
+    else:
+        findings = backups.restore_main(settings, snap)
+    print(json.dumps({"restored": snap.path.name, "parity": "ok" if not findings else findings}))
+    return 1 if findings else 0
+
+
+def cmd_cleanup(settings: Settings, args: argparse.Namespace) -> int:
+    """Delete (or list, with --dry-run) app databases unused for DAYS days."""
+    from services import backups
+    from services.appdb import transfer
+
+    found = backups.cleanup(settings, days=args.unused_for, dry_run=args.dry_run)
+    for unused in found:
+        print(json.dumps({**unused.as_dict(), "deleted": not args.dry_run}))
+    if not args.dry_run:
+        for leftover in transfer.sweep(settings):
+            print(json.dumps({"removed_import_leftover": leftover}))
+    return 0
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run one of this module's commands; a list of problems is said by its first one."""
     try:
@@ -141,4 +188,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         return cmd_export(settings, args)
     if args.command == "import":
         return cmd_import(settings, args)
+    if args.command == "backups":
+        return cmd_backups(settings, args)
+    if args.command == "cleanup":
+        return cmd_cleanup(settings, args)
     raise ValueError(f"unknown command {args.command}")
