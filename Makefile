@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk lint clean
+.PHONY: help install run test parity migrate downgrade openapi generate-client rust-deps sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk lint clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -31,7 +31,7 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite)
 	$(PY) -m app serve --data-dir $(DATA_DIR)
 
-test: $(STAMP) ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
+test: $(STAMP) rust-deps ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 parity: $(STAMP) ## Check models, migrations, database and PyDAL tables agree (DATA_DIR or DATABASE_URL)
@@ -46,12 +46,23 @@ downgrade: $(STAMP) ## Downgrade the database in DATA_DIR to base
 openapi: $(STAMP) ## Print the OpenAPI document
 	$(PY) -m app openapi
 
-generate-client: $(STAMP) ## Write $(CLIENT_DIR)/openapi.json and, where Node is present, a TypeScript client
-	mkdir -p $(CLIENT_DIR)
-	$(PY) -m app openapi --output $(CLIENT_DIR)/openapi.json
+# MODEL=ID: the client of that app database (its document read from DATA_DIR / DATABASE_URL).
+MODEL ?=
+GEN_DIR = $(CLIENT_DIR)$(if $(MODEL),/$(MODEL))
+RUST_DEBS := librust-serde-dev librust-serde-derive-dev librust-serde-json-dev librust-ureq-dev
+generate-client: $(STAMP) ## Write the OpenAPI document, a TypeScript client (where Node is present) and a Rust crate into $(CLIENT_DIR) (MODEL=ID: one app database's)
+	mkdir -p $(GEN_DIR)
+	$(PY) -m app openapi $(if $(MODEL),--model $(MODEL) --data-dir $(DATA_DIR)) --output $(GEN_DIR)/openapi.json
 	@if command -v npx >/dev/null 2>&1; then \
-		npx --yes $(OPENAPI_TS) -i $(CLIENT_DIR)/openapi.json -o $(CLIENT_DIR)/src; \
-	else echo "npx not found: wrote $(CLIENT_DIR)/openapi.json only"; fi
+		npx --yes $(OPENAPI_TS) -i $(GEN_DIR)/openapi.json -o $(GEN_DIR)/src; \
+	else echo "npx not found: no TypeScript client"; fi
+	$(PY) -m services.clients.rust $(GEN_DIR)/openapi.json $(GEN_DIR)/rust $(if $(MODEL),$(MODEL),local_data_service)
+
+rust-deps: ## Install the Debian Rust crates the generated Rust client builds against offline (apt-get, when missing)
+	@missing=""; for p in $(RUST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "Rust client build needs (as root): apt-get install -y$$missing"; exit 0; fi; \
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing
 
 sidecar: $(STAMP) ## Build the one-file sidecar executable dist/local-data-service-<target triple> (PyInstaller)
 	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build sidecar.spec

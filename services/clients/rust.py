@@ -246,3 +246,24 @@ def generate(
         text = env.get_template(template).render(**context)
         (out_dir / target).write_text(re.sub(r"\n{3,}", "\n\n", text))
     return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m services.clients.rust OPENAPI_JSON OUT_DIR CRATE_NAME``."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3:
+        print(
+            "usage: python -m services.clients.rust OPENAPI_JSON OUT_DIR CRATE_NAME",
+            file=sys.stderr,
+        )
+        return 2
+    doc = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    crate = re.sub(r"[^a-z0-9_]", "_", args[2].lower())
+    print(generate(doc, Path(args[1]), crate=crate))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
