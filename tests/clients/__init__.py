@@ -1,0 +1,1 @@
+"""Generated clients: TypeScript and Rust, checked against the service."""
