@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from pydal import DAL
 from pydantic import ValidationError
 
@@ -34,8 +33,7 @@ from services.appdb import rows, store
 from services.appdb.definition import Definition, DefinitionInvalid, ModelIn, validate_definition
 from services.appdb.schema import SCHEMA_RECORD
 from services.config import Settings
-from services.db.dal import close_dal
-from services.db.engine import make_engine
+from services.db.dal import close_dal, open_dal
 from services.db.maintenance import checkpoint_sqlite
 from services.db.urls import sqlite_target
 from services.errors import Conflict, Invalid
@@ -560,10 +558,10 @@ def _stage(final: store.AppDatabase, settings: Settings) -> Iterator[Staging]:
         return
     if final.family == "postgresql":
         name = f"{STAGING_PREFIX}{token}"
-        engine = make_engine(final.target)
-        holder = engine.connect()
+        # A session advisory lock marks the staging schema as in use; it dies with the session.
+        holder = open_dal(final.target, define=False)
         try:
-            holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _advisory_key(name)})
+            holder.executesql("SELECT pg_advisory_lock(%s)", placeholders=[_advisory_key(name)])
             holder.commit()
             staged = replace(final, schema=name)
             staging = Staging(staged, final)
@@ -575,8 +573,7 @@ def _stage(final: store.AppDatabase, settings: Settings) -> Iterator[Staging]:
                     # name from here would wait for it too, forever.
                     store.drop(staged)
         finally:
-            holder.close()  # the session ends: its advisory lock goes with it
-            engine.dispose()
+            close_dal(holder)
         return
     yield Staging(final, final)  # MySQL: in place (its DDL cannot be rolled back)
 
@@ -598,28 +595,25 @@ def sweep(settings: Settings) -> list[str]:
                 lock.unlink(missing_ok=True)
             removed.append(str(path))
     elif settings.database.family == "postgresql":
-        engine = make_engine(settings.database)
+        db = open_dal(settings.database, define=False)
         try:
-            with engine.connect() as connection:
-                names = connection.execute(
-                    sa.text(
-                        "SELECT schema_name FROM information_schema.schemata "
-                        "WHERE schema_name LIKE :p"
-                    ),
-                    {"p": f"{STAGING_PREFIX}%"},
-                ).scalars()
-                for name in list(names):
-                    key = _advisory_key(name)
-                    if not connection.execute(
-                        sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
-                    ).scalar():
-                        continue  # a live import
-                    connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-                    connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    connection.commit()
-                    removed.append(name)
+            names = db.executesql(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                placeholders=[f"{STAGING_PREFIX}%"],
+            )
+            db.commit()
+            for (name,) in names:
+                key = _advisory_key(name)
+                got = db.executesql("SELECT pg_try_advisory_lock(%s)", placeholders=[key])
+                if not got[0][0]:
+                    db.commit()
+                    continue  # a live import
+                db.executesql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+                db.executesql("SELECT pg_advisory_unlock(%s)", placeholders=[key])
+                db.commit()
+                removed.append(name)
         finally:
-            engine.dispose()
+            close_dal(db)
     return removed
 
 
