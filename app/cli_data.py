@@ -162,9 +162,14 @@ def cmd_cleanup(settings: Settings, args: argparse.Namespace) -> int:
     found = backups.cleanup(settings, days=args.unused_for, dry_run=args.dry_run)
     for unused in found:
         print(json.dumps({**unused.as_dict(), "deleted": not args.dry_run}))
-    if not args.dry_run:
-        for leftover in transfer.sweep(settings):
-            print(json.dumps({"removed_import_leftover": leftover}))
+    if args.dry_run:
+        for orphan in backups.orphans(settings):
+            print(json.dumps({"orphan": str(orphan), "deleted": False}))
+        return 0
+    for orphan in backups.remove_orphans(settings):
+        print(json.dumps({"orphan": str(orphan), "deleted": True}))
+    for leftover in transfer.sweep(settings):
+        print(json.dumps({"removed_import_leftover": leftover}))
     return 0
 
 

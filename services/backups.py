@@ -261,6 +261,24 @@ def unused_models(settings: Settings, *, days: float, now: datetime | None = Non
     return sorted(found, key=lambda u: u.last_used)
 
 
+def orphans(settings: Settings) -> list[Path]:
+    """SQLite app database files no model owns (a model row lost between an import's two
+    steps, or deleted by hand): data that would otherwise outlive its owner."""
+    from services.db.dal import close_dal, open_dal
+
+    apps = Path(settings.data_dir) / "apps"
+    if settings.database.family != "sqlite" or not apps.exists():
+        return []
+    db = open_dal(settings.database)
+    try:
+        owned = {row.id for row in db(db.app_model).select(db.app_model.id)}
+    finally:
+        close_dal(db)
+    return sorted(
+        p for p in apps.glob("*.db") if not p.name.startswith(".") and p.stem not in owned
+    )
+
+
 def cleanup(settings: Settings, *, days: float, dry_run: bool) -> list[Unused]:
     """Delete the models unused for ``days`` days with their databases and snapshots (or, for a
     dry run, only say which)."""
@@ -282,4 +300,15 @@ def cleanup(settings: Settings, *, days: float, dry_run: bool) -> list[Unused]:
                     shutil.rmtree(app_backups_dir(settings, unused.model_id), ignore_errors=True)
         finally:
             close_dal(db)
+    return found
+
+
+def remove_orphans(settings: Settings) -> list[Path]:
+    """Delete the orphaned SQLite app databases (with their -wal/-shm), refused while a
+    service holds the data dir."""
+    with exclusive(settings):
+        found = orphans(settings)
+        for path in found:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
     return found

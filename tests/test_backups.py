@@ -136,3 +136,23 @@ def test_cleanup_deletes_only_models_unused_for_the_given_days(data_dir, app_on)
     client = app_on()
     assert client.get(f"{M}/old-one").status_code == 404
     assert client.get(f"{M}/new-one").status_code == 200
+
+
+def test_cleanup_removes_app_databases_no_model_owns(data_dir, app_on):
+    tmp_path, settings = data_dir
+    client = app_on()
+    assert client.post(f"{M}/", json=SHOP).status_code == 200
+    close_db(client.app)
+    db = open_dal(settings.database)
+    try:
+        db(db.app_model.id == "shop-demo").delete()  # the owner is gone, its file stayed
+        db.commit()
+    finally:
+        close_dal(db)
+    dry = run_app("cleanup", "--unused-for", "30", "--dry-run", env=_env(tmp_path))
+    assert [json.loads(line)["deleted"] for line in dry.stdout.splitlines()] == [False]
+    assert (tmp_path / "apps" / "shop-demo.db").exists()
+    done = run_app("cleanup", "--unused-for", "30", env=_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["orphan"].endswith("shop-demo.db")
+    assert not (tmp_path / "apps" / "shop-demo.db").exists()
