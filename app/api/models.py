@@ -345,6 +345,20 @@ _EXPORT = {
 }
 
 
+IMPORT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": "a JSON bundle, as GET .../app-database/export?format=json gives",
+            }
+        },
+        "application/vnd.sqlite3": {},
+    },
+}
+
+
 class ExportQuery(Query):
     """The export's format."""
 
@@ -377,7 +391,12 @@ def export_app_database(path: ModelPath, query: ExportQuery):
     )
 
 
-@bp.post("/import", responses={200: AppModelPublic, **errors(400, 409, *PROTECTED, *BODY)})
+@bp.post(
+    "/import",
+    responses={200: AppModelPublic, **errors(400, 409, *PROTECTED, *BODY)},
+    # The body is read by the service (a bundle, or raw SQLite bytes), not by a model.
+    openapi_extensions={"requestBody": IMPORT_BODY},
+)
 def import_model(query: ImportQuery):
     """Create a model from an export (a JSON bundle, or an SQLite file): all or nothing."""
     kwargs = {"model_id": query.model_id, "name": query.name}
