@@ -306,8 +306,8 @@ class AppModelsPublic(BaseModel):
     count: int
 
 
-class SyncPlan(BaseModel):
-    """What a schema sync does or would do."""
+class MigrationPlanPublic(BaseModel):
+    """What an app-database migration does or would do."""
 
     operations: list[str]
     destructive: list[str]
@@ -315,6 +315,6 @@ class SyncPlan(BaseModel):
 
 
 class AppModelUpdated(AppModelPublic):
-    """A changed model and the sync that brought its database along."""
+    """A changed model and the migration that brought its database along (``sync`` on the wire)."""
 
-    sync: SyncPlan
+    sync: MigrationPlanPublic

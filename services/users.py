@@ -11,11 +11,11 @@ from pydal import DAL
 from pydal.objects import Row
 
 from services import security
-from services.db.rows import is_integrity_error, row_dict
+from services.db import feed
+from services.db.statements import is_integrity_error, row_dict
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from services.items import FEED_TABLE
 from services.schemas import UserCreate, UserPublic, UserRegister, UsersPublic
-from services.sync import feed
 from services.timeutil import utcnow
 
 PUBLIC_FIELDS = ("id", "email", "is_active", "is_superuser", "full_name", "created_at")

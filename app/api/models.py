@@ -14,7 +14,7 @@ from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db
 from app.http import respond
-from services.appdb import models, rows, store
+from services.appdb import catalog, rows, store
 from services.appdb.definition import ModelIn, Name
 from services.db.dal import close_dal
 from services.schemas import (
@@ -22,9 +22,9 @@ from services.schemas import (
     AppModelsPublic,
     AppModelUpdated,
     Message,
+    MigrationPlanPublic,
     PageQuery,
     Query,
-    SyncPlan,
 )
 
 bp = blueprint("models")
@@ -64,8 +64,8 @@ class RowPath(EntityPath):
     id: str = Field(max_length=64)
 
 
-class SyncQuery(Query):
-    """Sync options."""
+class MigrationQuery(Query):
+    """App-database migration options."""
 
     model_config = ConfigDict(extra="forbid")
     dry_run: bool = False
@@ -108,8 +108,8 @@ def _settings():
 
 
 def _app_db(model_id: str) -> store.AppDatabase:
-    row = models.get_model(db=get_db(), model_id=model_id, owner_id=_owner())
-    return models.app_database(settings=_settings(), row=row)
+    row = catalog.get_model(db=get_db(), model_id=model_id, owner_id=_owner())
+    return catalog.app_database(settings=_settings(), row=row)
 
 
 @contextmanager
@@ -132,33 +132,33 @@ def _rows(app_db: store.AppDatabase) -> Iterator[DAL]:
 @bp.get("/", responses={200: AppModelsPublic, **errors(400, *PROTECTED)})
 def read_models(query: PageQuery):
     """List models, newest first."""
-    found, count = models.list_models(
+    found, count = catalog.list_models(
         db=get_db(), owner_id=_owner(), skip=query.skip, limit=query.limit
     )
-    return respond(models.page_public(found, count))
+    return respond(catalog.page_public(found, count))
 
 
 @bp.post("/", responses={200: AppModelPublic, **errors(400, 409, *PROTECTED, *BODY)})
 def create_model(body: ModelIn):
     """Store a model definition and create its database."""
-    row = models.create_model(
+    row = catalog.create_model(
         db=get_db(), settings=_settings(), owner_id=current_user().id, model_in=body
     )
-    return respond(models.to_public(row))
+    return respond(catalog.to_public(row))
 
 
 @bp.get("/<model_id>", responses={200: AppModelPublic, **errors(400, *PROTECTED)})
 def read_model(path: ModelPath):
     """One model definition."""
     return respond(
-        models.to_public(models.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner()))
+        catalog.to_public(catalog.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner()))
     )
 
 
 @bp.put("/<model_id>", responses={200: AppModelUpdated, **errors(400, 409, *PROTECTED, *BODY)})
-def update_model(path: ModelPath, query: SyncQuery, body: ModelIn):
-    """Replace the definition and sync the database (``dry_run`` only plans)."""
-    row, plan = models.update_model(
+def update_model(path: ModelPath, query: MigrationQuery, body: ModelIn):
+    """Replace the definition and migrate the database (``dry_run`` only plans)."""
+    row, plan = catalog.update_model(
         db=get_db(),
         settings=_settings(),
         model_id=path.model_id,
@@ -167,14 +167,14 @@ def update_model(path: ModelPath, query: SyncQuery, body: ModelIn):
         dry_run=query.dry_run,
         allow_destructive=query.allow_destructive,
     )
-    public = models.to_public(row).model_dump()
-    return respond(AppModelUpdated(**public, sync=SyncPlan(**plan.as_dict())))
+    public = catalog.to_public(row).model_dump()
+    return respond(AppModelUpdated(**public, sync=MigrationPlanPublic(**plan.as_dict())))
 
 
 @bp.delete("/<model_id>", responses={200: Message, **errors(400, *PROTECTED)})
 def delete_model(path: ModelPath):
     """Drop the model's database and delete the model."""
-    models.delete_model(
+    catalog.delete_model(
         db=get_db(), settings=_settings(), model_id=path.model_id, owner_id=_owner()
     )
     return respond(Message(message="Model deleted successfully"))
@@ -186,9 +186,9 @@ def delete_model(path: ModelPath):
 @bp.get("/<model_id>/app-database/status", responses={200: _OBJECT, **errors(400, *PROTECTED)})
 def read_app_database_status(path: ModelPath):
     """exists, total_entities, entity_counts, last_seeded, schema_version, size_bytes, in_sync."""
-    row = models.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner())
+    row = catalog.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner())
     report = store.status(
-        models.app_database(settings=_settings(), row=row), last_seeded=row.last_seeded_at
+        catalog.app_database(settings=_settings(), row=row), last_seeded=row.last_seeded_at
     )
     if report["last_seeded"] is not None:
         report["last_seeded"] = report["last_seeded"].isoformat() + "Z"
@@ -210,7 +210,7 @@ def read_entities(path: ModelPath):
     """Each entity with its display name, row count and last update."""
     app_db = _app_db(path.model_id)
     with _rows(app_db) as db:
-        return respond(models.entity_summaries(db=db, definition=app_db.definition))
+        return respond(catalog.entity_summaries(db=db, definition=app_db.definition))
 
 
 @bp.get(
@@ -307,7 +307,7 @@ def seed_app_database(path: ModelPath, body: SeedBody):
     app_db = _app_db(path.model_id)
     with _rows(app_db) as db:
         result = seed.seed(db=db, definition=app_db.definition, **body.model_dump())
-    models.mark_seeded(db=get_db(), model_id=path.model_id)
+    catalog.mark_seeded(db=get_db(), model_id=path.model_id)
     return respond(result)
 
 
@@ -320,10 +320,13 @@ def empty_app_database(path: ModelPath):
     return respond(Message(message="App database emptied"))
 
 
-@bp.post("/<model_id>/app-database/sync", responses={200: SyncPlan, **errors(400, 409, *PROTECTED)})
-def sync_app_database(path: ModelPath, query: SyncQuery):
+@bp.post(
+    "/<model_id>/app-database/sync",
+    responses={200: MigrationPlanPublic, **errors(400, 409, *PROTECTED)},
+)
+def sync_app_database(path: ModelPath, query: MigrationQuery):
     """Bring the live database to the stored definition (``dry_run`` only plans)."""
-    plan = models.sync_model(
+    plan = catalog.migrate_model(
         db=get_db(),
         settings=_settings(),
         model_id=path.model_id,
@@ -331,4 +334,4 @@ def sync_app_database(path: ModelPath, query: SyncQuery):
         dry_run=query.dry_run,
         allow_destructive=query.allow_destructive,
     )
-    return respond(SyncPlan(**plan.as_dict()))
+    return respond(MigrationPlanPublic(**plan.as_dict()))

@@ -31,9 +31,9 @@ from pydal.objects import Expression, Field, Table
 
 from services.appdb.definition import Definition
 from services.appdb.schema import STRING_LENGTH, Column, JoinTable, entity_columns, join_tables
-from services.db.rows import is_integrity_error
+from services.db import feed
+from services.db.statements import is_integrity_error
 from services.errors import Conflict, Invalid, NotFound
-from services.sync import feed
 from services.timeutil import to_naive_utc, utcnow
 
 DEFAULT_LIMIT = 50

@@ -10,7 +10,7 @@ How it stays fast and small:
   row is computed, not remembered; only encoded ids of referenced entities are cached, up to a
   fixed budget. Memory stays flat whatever the row count; the same seed gives the same ids.
 * Every value is encoded as the PyDAL field's driver parameter (custom types' encoders, see
-  services/db/rows.py ``param_encoder``; pool values once each) and bound to multi-row INSERTs
+  services/db/statements.py ``param_encoder``; pool values once each) and bound to multi-row INSERTs
   built from the table's PyDAL fields (``ROWS_PER_STATEMENT`` rows each, so SQLite compiles one
   statement per table and reuses it) run with ``db.executesql`` on PyDAL's connection, in one
   transaction: committed at the end, rolled back on any error. No value is quoted into SQL.
@@ -53,8 +53,8 @@ from services.appdb.rows import (
     problem,
 )
 from services.appdb.schema import STRING_LENGTH, Column, JoinTable, entity_columns, join_tables
-from services.db.rows import is_integrity_error, param_encoder
-from services.sync import feed
+from services.db import feed
+from services.db.statements import is_integrity_error, param_encoder
 
 DEFAULT_COUNT = 5
 API_MAX_COUNT = 10  # what the HTTP API allows; the library and the CLI take any count

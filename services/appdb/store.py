@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from services.appdb.definition import MODEL_ID_PATTERN, Definition
 from services.appdb.schema import SCHEMA_RECORD, build_metadata, define_pydal
+from services.db import feed
 from services.db.dal import close_dal, open_dal
 from services.db.engine import make_engine
 from services.db.parity import (
@@ -37,7 +38,6 @@ from services.db.parity import (
 )
 from services.db.urls import DatabaseTarget, sqlite_target, with_database
 from services.errors import Conflict, Invalid, NotFound
-from services.sync import feed
 
 APPS_FOLDER = "apps"
 NAME_PREFIX = "app_"
@@ -45,7 +45,7 @@ HASHED_PREFIX = "apph_"
 MAX_NAME_LENGTH = 63  # PostgreSQL's identifier limit
 MYSQL_MAX_NAME_LENGTH = 64
 _SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
-SYNC_FIX = "sync the app database (POST .../app-database/sync) or recreate the model"
+MIGRATE_FIX = "migrate the app database (POST .../app-database/sync) or recreate the model"
 BUILD_FIX = "make build_metadata and define_pydal (services/appdb/schema.py) agree"
 
 
@@ -120,7 +120,7 @@ def server_database_name(*, main_database: str, model_id: str) -> str:
 
 
 def with_definition(app_db: AppDatabase, definition: Definition) -> AppDatabase:
-    """The same database described by another definition (after a sync)."""
+    """The same database described by another definition (after a migration)."""
     return replace(app_db, definition=definition)
 
 
@@ -221,7 +221,7 @@ def create(app_db: AppDatabase, *, version: int = 1) -> None:
     """Create the model's database and all its tables; a no-op if it exists and matches.
 
     Raises Conflict when the database exists with tables that differ from the definition
-    (a sync, not a create, changes a schema).
+    (a migration, not a create, changes a schema).
     """
     existed = exists(app_db)
     if existed and _has_tables(app_db):
@@ -229,7 +229,8 @@ def create(app_db: AppDatabase, *, version: int = 1) -> None:
         if found:
             raise Conflict(
                 f"the app database of model {app_db.model_id!r} already exists with another "
-                f"schema ({len(found)} difference(s)); sync it instead: " + "; ".join(found[:5])
+                f"schema ({len(found)} difference(s)); migrate it instead "
+                "(POST .../app-database/sync): " + "; ".join(found[:5])
             )
         return
     if app_db.family == "sqlite":
@@ -395,7 +396,8 @@ def differences(app_db: AppDatabase) -> list[str]:
 
 
 def _reworded(finding: Finding, check: str | None = None) -> Finding:
-    # The parity check speaks of the main database's migrations; here the fix is a sync.
+    # The parity check speaks of the main database's migrations; here the fix is an
+    # app-database migration.
     def say(text: str) -> str:
         return (
             text.replace("migrations do not create it", "the app database lacks it")
@@ -408,7 +410,7 @@ def _reworded(finding: Finding, check: str | None = None) -> Finding:
         check=check or finding.check,
         left=say(finding.left),
         right=say(finding.right),
-        fix=SYNC_FIX,
+        fix=MIGRATE_FIX,
     )
 
 

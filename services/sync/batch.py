@@ -25,10 +25,10 @@ from typing import Any
 from pydal import DAL
 
 from services.appdb.rows import RowInvalid, problem, record_cascade
-from services.db.rows import insert_rows, select_in
+from services.db import feed
+from services.db.feed import Change, Entry, Version
+from services.db.statements import insert_rows, select_in
 from services.errors import Conflict
-from services.sync import feed
-from services.sync.feed import Change, Entry, Version
 from services.sync.schemas import OperationKind, SyncRequest
 from services.sync.tables import SyncTable
 from services.timeutil import to_naive_utc, utcnow

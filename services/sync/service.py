@@ -13,7 +13,7 @@ from typing import Any
 
 from pydal import DAL
 
-from services.appdb import models, store
+from services.appdb import catalog, store
 from services.appdb.rows import RowInvalid, problem
 from services.config import Settings
 from services.db.dal import close_dal
@@ -71,8 +71,8 @@ def sync(
         scope = batch.Scope(db, {ITEMS: ItemsTable(db)}, user_id, superuser)
         return _run(scope, request, lambda t: t if t == ITEMS else None)
     model_id = chosen[len(MODELS) :]
-    row = models.get_model(db=db, model_id=model_id, owner_id=None if superuser else user_id)
-    app_db = models.app_database(settings=settings, row=row)
+    row = catalog.get_model(db=db, model_id=model_id, owner_id=None if superuser else user_id)
+    app_db = catalog.app_database(settings=settings, row=row)
     rows_db = store.open_rows_dal(app_db)
     try:
         tables = {

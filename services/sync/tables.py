@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from services.appdb import rows as app_rows
 from services.appdb.definition import Definition
-from services.db.rows import delete_row, insert_rows, select_in, update_row
+from services.db.statements import delete_row, insert_rows, select_in, update_row
 from services.schemas import Input, Name, Title
 from services.timeutil import utcnow
 

@@ -1,4 +1,4 @@
-"""App databases (services/appdb/store.py) and schema sync (services/appdb/sync.py), on every
+"""App databases (services/appdb/store.py) and schema sync (services/appdb/migration.py), on every
 backend: one database per model, built from its definition into both layers, in parity, with
 status, drift detection, dry runs, atomic syncs, destructive changes refused unless allowed,
 isolation between models, and a drop that leaves nothing.
@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 from pydal import DAL
 
-from services.appdb import store, sync
+from services.appdb import migration, store
 from services.appdb.definition import Definition, validate_definition
 from services.appdb.store import AppDatabase
 from services.db.dal import close_dal
@@ -220,7 +220,7 @@ def expect_unsupported_on_mysql(app_db: AppDatabase, run: Callable[[], object]) 
     """On MySQL/MariaDB, applying a change must be refused and change nothing."""
     if app_db.family != "mysql":
         return False
-    with pytest.raises(sync.Unsupported, match="not transactional|commits statement"):
+    with pytest.raises(migration.Unsupported, match="not transactional|commits statement"):
         run()
     assert store.in_sync(app_db), store.differences(app_db)
     return True
@@ -398,11 +398,11 @@ def test_a_column_added_behind_the_back_is_drift(apps, tmp_path):
     assert store.status(app_db)["in_sync"] is False
     found = store.differences(app_db)
     assert any("customer.nickname" in f for f in found), found
-    planned = sync.plan(app_db, app_db.definition)
+    planned = migration.plan(app_db, app_db.definition)
     assert planned.operations == ["drop column customer.nickname"]
     assert planned.destructive == ["drop column customer.nickname"]
     run = partial(
-        sync.apply,
+        migration.apply,
         app_db,
         app_db.definition,
         allow_destructive=True,
@@ -410,7 +410,7 @@ def test_a_column_added_behind_the_back_is_drift(apps, tmp_path):
         version=2,
     )
     if app_db.family == "mysql":
-        with pytest.raises(sync.Unsupported):
+        with pytest.raises(migration.Unsupported):
             run()
         return
     run()
@@ -440,7 +440,7 @@ def test_sync_adds_an_entity_and_a_field(apps, tmp_path):
     ids = fill(app_db)
     grown = definition(_grow)
 
-    planned = sync.plan(app_db, grown)
+    planned = migration.plan(app_db, grown)
     for op in (
         "create table shipment",
         "add column product.color",
@@ -458,7 +458,7 @@ def test_sync_adds_an_entity_and_a_field(apps, tmp_path):
 
     backups = tmp_path / "backups"
     run = partial(
-        sync.apply, app_db, grown, allow_destructive=False, backups_dir=backups, version=2
+        migration.apply, app_db, grown, allow_destructive=False, backups_dir=backups, version=2
     )
     if expect_unsupported_on_mysql(app_db, run):
         return
@@ -488,7 +488,7 @@ def test_sync_adds_an_entity_and_a_field(apps, tmp_path):
         db.commit()
         assert db(db.product.id == ids["mug"]).select().first().specs == {"ml": 300}
     assert store.status(synced)["entity_counts"]["shipment"] == 1
-    assert sync.plan(synced, grown).empty
+    assert migration.plan(synced, grown).empty
 
 
 def _shrink(raw: dict) -> None:
@@ -508,8 +508,8 @@ def test_a_destructive_sync_is_refused_then_applied_when_allowed(apps, tmp_path)
     shrunk = definition(_shrink)
     backups = tmp_path / "backups"
 
-    with pytest.raises(sync.DestructiveChange) as refused:
-        sync.apply(app_db, shrunk, allow_destructive=False, backups_dir=backups, version=2)
+    with pytest.raises(migration.DestructiveChange) as refused:
+        migration.apply(app_db, shrunk, allow_destructive=False, backups_dir=backups, version=2)
     assert isinstance(refused.value, Conflict)  # the HTTP layer's 409
     assert set(refused.value.operations) == {
         "drop table supplier",
@@ -520,10 +520,10 @@ def test_a_destructive_sync_is_refused_then_applied_when_allowed(apps, tmp_path)
     }
     assert "allow_destructive" in refused.value.detail
     assert store.in_sync(app_db), store.differences(app_db)  # nothing changed
-    assert sync.plan(app_db, shrunk).destructive == refused.value.operations
+    assert migration.plan(app_db, shrunk).destructive == refused.value.operations
 
     run = partial(
-        sync.apply, app_db, shrunk, allow_destructive=True, backups_dir=backups, version=2
+        migration.apply, app_db, shrunk, allow_destructive=True, backups_dir=backups, version=2
     )
     if expect_unsupported_on_mysql(app_db, run):
         return
@@ -564,7 +564,7 @@ def test_rows_that_do_not_fit_stop_the_whole_sync(apps, tmp_path):
         (unique_over_duplicates, "existing rows do not fit"),
     ):
         run = partial(
-            sync.apply,
+            migration.apply,
             app_db,
             definition(change),
             allow_destructive=False,
@@ -586,7 +586,7 @@ def test_rows_that_do_not_fit_stop_the_whole_sync(apps, tmp_path):
         )
 
     run = partial(
-        sync.apply,
+        migration.apply,
         app_db,
         definition(required_on_empty),
         allow_destructive=False,
@@ -602,22 +602,22 @@ def test_rows_that_do_not_fit_stop_the_whole_sync(apps, tmp_path):
 CRASHING_SYNC = """
 import json, os, sys
 from pathlib import Path
-from services.appdb import store, sync
+from services.appdb import migration, store
 from services.appdb.definition import Definition
 from services.db.urls import parse_database_url
 
 args = json.loads(sys.argv[1])
 app_db = store.locate(main=parse_database_url(args["main"]), data_dir=Path(args["data_dir"]),
                       model_id=args["model_id"], definition=Definition.model_validate(args["old"]))
-run = sync._run
+run = migration._run
 
 def run_then_die(connection, units, metadata):
     run(connection, units, metadata)
     connection.exec_driver_sql("DELETE FROM review")
     os._exit(9)
 
-sync._run = run_then_die
-sync.apply(app_db, Definition.model_validate(args["new"]), allow_destructive=True,
+migration._run = run_then_die
+migration.apply(app_db, Definition.model_validate(args["new"]), allow_destructive=True,
            backups_dir=Path(args["data_dir"]) / "backups", version=2)
 """
 
@@ -629,7 +629,12 @@ def test_a_crash_mid_sync_leaves_the_previous_schema(apps, main_target, tmp_path
     if expect_unsupported_on_mysql(
         app_db,
         partial(
-            sync.apply, app_db, changed, allow_destructive=True, backups_dir=tmp_path, version=2
+            migration.apply,
+            app_db,
+            changed,
+            allow_destructive=True,
+            backups_dir=tmp_path,
+            version=2,
         ),
     ):
         return
@@ -656,7 +661,7 @@ def test_a_crash_mid_sync_leaves_the_previous_schema(apps, main_target, tmp_path
             assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         finally:
             connection.close()
-    sync.apply(app_db, changed, allow_destructive=True, backups_dir=tmp_path, version=2)
+    migration.apply(app_db, changed, allow_destructive=True, backups_dir=tmp_path, version=2)
     assert store.in_sync(store.with_definition(app_db, changed))
 
 
@@ -698,8 +703,10 @@ def test_drop_removes_everything(apps, backend, tmp_path):
     store.drop(app_db)  # dropping again is harmless
     assert store.differences(app_db) and "does not exist" in store.differences(app_db)[0]
     # A sync of a missing database plans, then makes, every table.
-    planned = sync.plan(app_db, app_db.definition)
+    planned = migration.plan(app_db, app_db.definition)
     assert planned.destructive == [] and len(planned.operations) == len(TABLES)
     assert not store.exists(app_db)
-    sync.apply(app_db, app_db.definition, allow_destructive=False, backups_dir=tmp_path, version=1)
+    migration.apply(
+        app_db, app_db.definition, allow_destructive=False, backups_dir=tmp_path, version=1
+    )
     assert store.status(app_db)["in_sync"] is True

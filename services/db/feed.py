@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pydal import DAL
 from pydal.objects import Row
 
-from services.db.rows import insert_rows, select_in, select_ordered, update_row
+from services.db.statements import insert_rows, select_in, select_ordered, update_row
 from services.errors import Invalid
 from services.timeutil import utcnow
 
