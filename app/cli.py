@@ -164,8 +164,6 @@ def cmd_create_superuser(settings: Settings, email: str, password_env: str) -> i
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Seed one model's app database with a progress bar (stderr), in bounded memory."""
-    from tqdm import tqdm
-
     from services.appdb import catalog, seed, store
     from services.db.dal import close_dal, open_dal
 
@@ -175,12 +173,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
         app_db = catalog.app_database(settings=settings, row=row)
         rows_db = store.open_rows_dal(app_db)
         try:
-            with tqdm(total=None, unit="row", file=sys.stderr, disable=None) as bar:
-
-                def progress(done: int, total: int) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
-
+            with seed.progress_bar(file=sys.stderr) as progress:
                 result = seed.seed(
                     db=rows_db,
                     definition=app_db.definition,

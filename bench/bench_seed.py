@@ -171,7 +171,7 @@ db = open_dal(target, define=False)
 define_pydal(db, definition, target.family)
 stats = {}
 try:
-    with progress_bar(file=sys.stderr) as progress:
+    with progress_bar(file=sys.stderr, disable=False) as progress:
         answer = seed(db=db, definition=definition, max_instances_per_entity=count,
                       seed=seed_value, progress=progress, stats=stats)
 finally:

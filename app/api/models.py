@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app
-from pydal import DAL
-from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db
 from app.http import respond
 from services.appdb import catalog, rows, store
-from services.appdb.definition import ModelIn, Name
-from services.db.dal import close_dal
-from services.schemas import (
+from services.appdb.definition import ModelIn
+from services.appdb.schemas import (
     AppModelPublic,
     AppModelsPublic,
     AppModelUpdated,
-    Message,
+    EntityPath,
     MigrationPlanPublic,
-    PageQuery,
-    Query,
+    MigrationQuery,
+    ModelPath,
+    RowBody,
+    RowPath,
+    RowsQuery,
+    SeedBody,
 )
+from services.schemas import Message, PageQuery
+from services.timeutil import wire_time
 
 bp = blueprint("models")
 
@@ -46,58 +47,6 @@ _PAGE = {
 }
 
 
-class ModelPath(BaseModel):
-    """A model id in the path."""
-
-    model_id: str = Field(pattern=r"^[A-Za-z0-9-]{1,100}$")
-
-
-class EntityPath(ModelPath):
-    """An entity of a model."""
-
-    entity_type: Name
-
-
-class RowPath(EntityPath):
-    """One row of an entity."""
-
-    id: str = Field(max_length=64)
-
-
-class MigrationQuery(Query):
-    """App-database migration options."""
-
-    model_config = ConfigDict(extra="forbid")
-    dry_run: bool = False
-    allow_destructive: bool = False
-
-
-class RowsQuery(Query):
-    """Paging, sort, and filters as extra keys (``price.gt=10``, ``name.contains=ab``)."""
-
-    model_config = ConfigDict(extra="allow")
-    limit: int = Field(default=50, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=2**31 - 1)
-    sort: str | None = Field(default=None, max_length=1000)
-
-
-class RowBody(BaseModel):
-    """A row: field names to values, checked against the definition by the service."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class SeedBody(BaseModel):
-    """Seeding options."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)  # true is not 1
-    max_instances_per_entity: int = Field(default=5, ge=1, le=10)
-    specific_entities: list[Name] | None = Field(default=None, max_length=50)
-    preserve_existing: bool = False
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
-    locale: str = Field(default="en_US", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
-
-
 def _owner() -> Any:
     user = current_user()
     return None if user.is_superuser else user.id
@@ -110,20 +59,6 @@ def _settings():
 def _app_db(model_id: str) -> store.AppDatabase:
     row = catalog.get_model(db=get_db(), model_id=model_id, owner_id=_owner())
     return catalog.app_database(settings=_settings(), row=row)
-
-
-@contextmanager
-def _rows(app_db: store.AppDatabase) -> Iterator[DAL]:
-    # The app database has its own connection: commit it with the request's success.
-    db = store.open_rows_dal(app_db)
-    try:
-        yield db
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        close_dal(db)
 
 
 # ----------------------------------------------------------------------------- definitions
@@ -190,8 +125,7 @@ def read_app_database_status(path: ModelPath):
     report = store.status(
         catalog.app_database(settings=_settings(), row=row), last_seeded=row.last_seeded_at
     )
-    if report["last_seeded"] is not None:
-        report["last_seeded"] = report["last_seeded"].isoformat() + "Z"
+    report["last_seeded"] = wire_time(report["last_seeded"])
     return respond(report)
 
 
@@ -209,7 +143,7 @@ def read_app_database_status(path: ModelPath):
 def read_entities(path: ModelPath):
     """Each entity with its display name, row count and last update."""
     app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with store.transaction(app_db) as db:
         return respond(catalog.entity_summaries(db=db, definition=app_db.definition))
 
 
@@ -220,7 +154,7 @@ def read_entities(path: ModelPath):
 def read_rows(path: EntityPath, query: RowsQuery):
     """Rows of an entity: limit/offset, sort, filters, and the total."""
     app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with store.transaction(app_db) as db:
         data, total = rows.list_rows(
             db=db,
             definition=app_db.definition,
@@ -240,7 +174,7 @@ def read_rows(path: EntityPath, query: RowsQuery):
 def create_row(path: EntityPath, body: RowBody):
     """Create a row."""
     app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with store.transaction(app_db) as db:
         row = rows.create_row(
             db=db,
             definition=app_db.definition,
@@ -257,7 +191,7 @@ def create_row(path: EntityPath, body: RowBody):
 def read_row(path: RowPath):
     """One row."""
     app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with store.transaction(app_db) as db:
         return respond(
             rows.get_row(
                 db=db, definition=app_db.definition, entity=path.entity_type, row_id=path.id
@@ -272,7 +206,7 @@ def read_row(path: RowPath):
 def update_row(path: RowPath, body: RowBody):
     """Change some fields of a row."""
     app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with store.transaction(app_db) as db:
         row = rows.update_row(
             db=db,
             definition=app_db.definition,
@@ -290,7 +224,7 @@ def update_row(path: RowPath, body: RowBody):
 def delete_row(path: RowPath):
     """Delete a row."""
     app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with store.transaction(app_db) as db:
         rows.delete_row(
             db=db, definition=app_db.definition, entity=path.entity_type, row_id=path.id
         )
@@ -305,7 +239,7 @@ def seed_app_database(path: ModelPath, body: SeedBody):
     from services.appdb import seed
 
     app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with store.transaction(app_db) as db:
         result = seed.seed(db=db, definition=app_db.definition, **body.model_dump())
     catalog.mark_seeded(db=get_db(), model_id=path.model_id)
     return respond(result)
@@ -315,7 +249,7 @@ def seed_app_database(path: ModelPath, body: SeedBody):
 def empty_app_database(path: ModelPath):
     """Delete every row of every entity; keep the schema."""
     app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with store.transaction(app_db) as db:
         rows.empty(db=db, definition=app_db.definition)
     return respond(Message(message="App database emptied"))
 

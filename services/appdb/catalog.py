@@ -15,16 +15,16 @@ if TYPE_CHECKING:
 
 from services.appdb import store
 from services.appdb.definition import (
+    INVALID_DEFINITION,
     Definition,
-    DefinitionInvalid,
     ModelIn,
     validate_definition,
 )
+from services.appdb.schemas import AppModelPublic, AppModelsPublic
 from services.config import Settings
 from services.db.statements import is_integrity_error, row_dict
-from services.errors import Conflict, NotFound
-from services.schemas import AppModelPublic, AppModelsPublic
-from services.timeutil import utcnow
+from services.errors import Conflict, NotFound, Problems, problem
+from services.timeutil import utcnow, wire_time
 
 log = logging.getLogger(__name__)
 PUBLIC_FIELDS = (
@@ -131,9 +131,7 @@ def create_model(*, db: DAL, settings: Settings, owner_id: uuid.UUID, model_in: 
 
 def _check_same_id(model_id: str, model_in: ModelIn) -> None:
     if model_in.id != model_id:
-        raise DefinitionInvalid(
-            [{"loc": ["id"], "msg": "must equal the model id in the path", "type": "value_error"}]
-        )
+        raise Problems([problem(["id"], "must equal the model id in the path")], INVALID_DEFINITION)
 
 
 def update_model(
@@ -256,7 +254,7 @@ def entity_summaries(*, db: DAL, definition: Definition) -> list[dict[str, Any]]
                 "entity_type": entity.name,
                 "display_name": entity.display_name or entity.name,
                 "record_count": db(table).count(),
-                "last_updated": newest.updated_at.isoformat() + "Z" if newest else None,
+                "last_updated": wire_time(newest.updated_at) if newest else None,
             }
         )
     return summaries

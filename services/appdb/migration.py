@@ -27,13 +27,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.schema import conv  # a name the naming convention must not rewrite
 
 from services.appdb.definition import Definition, validate_definition
+from services.appdb.schema import build_metadata
 from services.appdb.store import (
     AppDatabase,
     app_engine,
     create,
     ensure_schema,
     exists,
-    model_metadata,
     record_definition,
     restart_feed,
     with_definition,
@@ -115,13 +115,13 @@ def plan(app_db: AppDatabase, new_definition: Definition) -> MigrationPlan:
 
 def _creation_plan(definition: Definition) -> MigrationPlan:
     result = MigrationPlan()
-    for table in model_metadata(definition).sorted_tables:
+    for table in build_metadata(definition).sorted_tables:
         result.operations.append(f"create table {table.name}")
     return result
 
 
 def _plan(connection: sa.Connection, new_definition: Definition) -> MigrationPlan:
-    metadata = model_metadata(new_definition)
+    metadata = build_metadata(new_definition)
     context = MigrationContext.configure(
         connection,
         opts={
@@ -480,7 +480,7 @@ def apply(
         create(new_db, version=version)
         result.applied = True
         return result
-    metadata = model_metadata(new_definition)
+    metadata = build_metadata(new_definition)
     sqlite = app_db.family == "sqlite"
     engine = app_engine(app_db)
     try:

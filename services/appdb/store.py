@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from pydal import DAL
 from sqlalchemy.pool import NullPool
 
-from services.appdb.definition import MODEL_ID_PATTERN, Definition
+from services.appdb.definition import Definition
 from services.appdb.schema import SCHEMA_RECORD, build_metadata, define_pydal
 from services.db import feed
 from services.db.dal import close_dal, open_dal
@@ -38,6 +38,7 @@ from services.db.parity import (
 )
 from services.db.urls import DatabaseTarget, sqlite_target, with_database
 from services.errors import Conflict, Invalid, NotFound
+from services.schemas import MODEL_ID_PATTERN
 
 APPS_FOLDER = "apps"
 NAME_PREFIX = "app_"
@@ -130,11 +131,6 @@ def schema_version(definition: Definition) -> str:
         definition.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def model_metadata(definition: Definition) -> sa.MetaData:
-    """The model's SQLAlchemy tables, unqualified: app connections are pinned to their schema."""
-    return build_metadata(definition)
 
 
 # --------------------------------------------------------------------------- connections
@@ -252,7 +248,7 @@ def create(app_db: AppDatabase, *, version: int = 1) -> None:
             # One transaction: SQLite (see make_engine) and PostgreSQL roll DDL back on error.
             with engine.begin() as connection:
                 ensure_schema(connection, app_db)
-                metadata = model_metadata(app_db.definition)
+                metadata = build_metadata(app_db.definition)
                 metadata.create_all(connection)
                 # The feed's counter row, so no two first writers race to create it.
                 connection.execute(
@@ -372,6 +368,21 @@ def open_rows_dal(app_db: AppDatabase) -> DAL:
     return db
 
 
+@contextmanager
+def transaction(app_db: AppDatabase) -> Iterator[DAL]:
+    """A DAL on the model's database for one unit of work: committed when the block succeeds,
+    rolled back when it raises, closed either way."""
+    db = open_rows_dal(app_db)
+    try:
+        yield db
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        close_dal(db)
+
+
 # --------------------------------------------------------------------------- status, drift
 
 
@@ -379,7 +390,7 @@ def differences(app_db: AppDatabase) -> list[str]:
     """Every way the live database, the definition's tables and its PyDAL tables disagree."""
     if not exists(app_db):
         return [f"the app database of model {app_db.model_id!r} does not exist ({app_db.label})"]
-    metadata = model_metadata(app_db.definition)
+    metadata = build_metadata(app_db.definition)
     db = open_rows_dal(app_db)
     try:
         findings = [replace(f, fix=BUILD_FIX) for f in compare_models_to_pydal(metadata, db)]
