@@ -167,10 +167,12 @@ def apply(scope: Scope, client_id: str, ops: Sequence[_Op]) -> tuple[list[str], 
 
 
 def _retryable(exc: Exception) -> bool:
-    name = type(exc).__name__
-    if name in _RETRYABLE:
+    # By class names along the MRO: psycopg2 raises subclasses (UniqueViolation of
+    # IntegrityError), which a check of the exact name missed (a 500 on PostgreSQL).
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & set(_RETRYABLE):
         return True
-    return name == "OperationalError" and bool(exc.args) and exc.args[0] in _MYSQL_RETRYABLE
+    return "OperationalError" in names and bool(exc.args) and exc.args[0] in _MYSQL_RETRYABLE
 
 
 def _processed(db: DAL, user_id: uuid.UUID, client_id: str, op_ids: list[str]) -> dict[str, str]:

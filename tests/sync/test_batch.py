@@ -15,7 +15,7 @@ from services import users
 from services.db import feed
 from services.errors import Problems
 from services.schemas import UserCreate
-from services.sync import service
+from services.sync import batch, service
 from services.sync.batch import MAX_CLOCK_SKEW
 from services.sync.schemas import SyncRequest
 from services.sync.tables import ItemsTable
@@ -221,3 +221,15 @@ def test_a_cursor_from_another_epoch_resets_the_feed(dal, admin):
     assert [c["id"] for c in out["changes"]] == [str(row_id)]
     assert out["cursor"] == feed.encode_cursor(feed.epoch(dal), feed.last_seq(dal))
 
+
+def test_a_driver_error_subclass_is_retryable_like_its_base():
+    # psycopg2 raises UniqueViolation / ForeignKeyViolation (subclasses of IntegrityError) when
+    # two batches insert the same new row at once: that is the "send it again" 409, not a 500.
+    import psycopg2.errors
+    import pymysql
+
+    assert batch._retryable(psycopg2.errors.UniqueViolation("duplicate key"))
+    assert batch._retryable(psycopg2.errors.ForeignKeyViolation("missing parent"))
+    assert batch._retryable(pymysql.err.OperationalError(1213, "Deadlock found"))
+    assert not batch._retryable(pymysql.err.OperationalError(2013, "Lost connection"))
+    assert not batch._retryable(ValueError("not a driver error"))
