@@ -67,10 +67,10 @@ def _write(text: str, output: str | None) -> None:
 
 def cmd_model_openapi(settings: Settings, model_id: str, output: str | None) -> int:
     """Print (or write) the OpenAPI document of one model's app database."""
-    from services.appdb import models, openapi
+    from services.appdb import catalog, openapi
 
     with _main_db(settings) as db:
-        row = models.get_model(db=db, model_id=model_id, owner_id=None)
+        row = catalog.get_model(db=db, model_id=model_id, owner_id=None)
         doc = openapi.document_of(row)
     _write(json.dumps(doc, indent=2) + "\n", output)
     return 0
@@ -78,11 +78,11 @@ def cmd_model_openapi(settings: Settings, model_id: str, output: str | None) -> 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     """Write a model's export to a file or stdout, streamed in chunks."""
-    from services.appdb import models, transfer
+    from services.appdb import catalog, transfer
 
     with _main_db(settings) as db:
-        row = models.get_model(db=db, model_id=args.model_id, owner_id=None)
-    app_db = models.app_database(settings=settings, row=row)
+        row = catalog.get_model(db=db, model_id=args.model_id, owner_id=None)
+    app_db = catalog.app_database(settings=settings, row=row)
     meta = transfer.model_meta(
         model_id=row.id, name=row.name, version=row.version, definition=app_db.definition
     )
@@ -105,7 +105,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     """Create a model from an export file, owned by the first superuser."""
     from services import users
-    from services.appdb import models, transfer
+    from services.appdb import catalog, transfer
 
     path = Path(args.file)
     with open(path, "rb") as handle:
@@ -127,7 +127,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             row = transfer.import_model(
                 db=db, settings=settings, owner_id=owner.id, data=data, **kwargs
             )
-        public = models.to_public(row)
+        public = catalog.to_public(row)
     print(json.dumps({"imported": public.id, "version": public.version}))
     return 0
 

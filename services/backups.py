@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from services.config import Settings
+from services.db.feed import COUNTER
 from services.db.maintenance import backup_sqlite
 from services.errors import Invalid, NotFound
 from services.lifecycle import DataDirLock
@@ -29,7 +30,6 @@ from services.timeutil import utcnow
 BACKUPS = "backups"
 APPS = "apps"
 MAIN = "main"
-COUNTER = "feed"  # services.sync.feed.COUNTER, read here without importing the sync engine
 
 
 @dataclass(frozen=True)
@@ -180,21 +180,22 @@ def restore_main(settings: Settings, snapshot: Snapshot) -> list[str]:
 def restore_app(settings: Settings, snapshot: Snapshot, *, model_id: str) -> list[str]:
     """Put an app-database snapshot back; the model takes the definition the snapshot records
     (a new version, so clients regenerate). Returns the drift findings (empty when clean)."""
-    from services.appdb import models, store
+    from services.appdb import catalog, store
+    from services.appdb.schema import build_metadata
     from services.db.dal import close_dal, open_dal
 
     with exclusive(settings):
         db = open_dal(settings.database)
         try:
-            row = models.get_model(db=db, model_id=model_id, owner_id=None)
-            app_db = models.app_database(settings=settings, row=row)
+            row = catalog.get_model(db=db, model_id=model_id, owner_id=None)
+            app_db = catalog.app_database(settings=settings, row=row)
             backup_sqlite(app_db.target, app_backups_dir(settings, model_id), "pre-restore")
             _copy_into(snapshot.path, app_db.target.sqlite_path)
             recorded = store.recorded_definition(app_db)
             definition = recorded[1] if recorded else app_db.definition
             version = max(row.version, recorded[0] if recorded else 0) + 1
             app_db = store.with_definition(app_db, definition)
-            metadata = store.model_metadata(definition)
+            metadata = build_metadata(definition)
             with store.connect(app_db) as connection:
                 store.record_definition(connection, metadata, definition, version)
                 store.restart_feed(connection, metadata)
@@ -225,33 +226,39 @@ class Unused:
 
 
 def _last_write(settings: Settings, row) -> datetime | None:
-    from services.appdb import models, store
+    """The newest ``updated_at`` over the model's rows (deletes leave no date behind)."""
+    from services.appdb import catalog, store
     from services.db.dal import close_dal
 
+    app_db = catalog.app_database(settings=settings, row=row)
     try:
-        rows_db = store.open_rows_dal(models.app_database(settings=settings, row=row))
+        rows_db = store.open_rows_dal(app_db)
     except NotFound:
         return None
     try:
-        newest = rows_db.sync_row.ts.max()
-        return rows_db(rows_db.sync_row).select(newest).first()[newest]
-    except Exception:  # noqa: BLE001 - a database without a feed: only the model's dates count
+        dates = [
+            datetime.fromisoformat(s["last_updated"]).astimezone(UTC).replace(tzinfo=None)
+            for s in catalog.entity_summaries(db=rows_db, definition=app_db.definition)
+            if s["last_updated"]
+        ]
+    except Exception:  # noqa: BLE001 - an unreadable database: only the model's dates count
         return None
     finally:
         close_dal(rows_db)
+    return max(dates, default=None)
 
 
 def unused_models(settings: Settings, *, days: float, now: datetime | None = None) -> list[Unused]:
     """Models whose database nobody has written to, and whose definition nobody has changed or
     seeded, for ``days`` days."""
-    from services.appdb import models
+    from services.appdb import catalog
     from services.db.dal import close_dal, open_dal
 
     cutoff = (now or utcnow()) - timedelta(days=days)
     found = []
     db = open_dal(settings.database)
     try:
-        for row in db(db.app_model).select(*[db.app_model[f] for f in models.PUBLIC_FIELDS]):
+        for row in db(db.app_model).select(*[db.app_model[f] for f in catalog.PUBLIC_FIELDS]):
             dates = [row.created_at, row.updated_at, row.last_seeded_at, _last_write(settings, row)]
             last = max(d for d in dates if d is not None)
             if last < cutoff:
@@ -282,7 +289,7 @@ def orphans(settings: Settings) -> list[Path]:
 def cleanup(settings: Settings, *, days: float, dry_run: bool) -> list[Unused]:
     """Delete the models unused for ``days`` days with their databases and snapshots (or, for a
     dry run, only say which)."""
-    from services.appdb import models
+    from services.appdb import catalog
     from services.db.dal import close_dal, open_dal
 
     if dry_run:
@@ -292,7 +299,7 @@ def cleanup(settings: Settings, *, days: float, dry_run: bool) -> list[Unused]:
         db = open_dal(settings.database)
         try:
             for unused in found:
-                models.delete_model(
+                catalog.delete_model(
                     db=db, settings=settings, model_id=unused.model_id, owner_id=None
                 )
                 db.commit()

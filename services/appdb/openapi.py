@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from services.appdb import rows
+from services.appdb import filters, values
 from services.appdb.definition import Definition
 from services.appdb.schema import STRING_LENGTH, Column, entity_columns, join_tables
 
@@ -53,8 +53,8 @@ def _value_schema(column: Column, enums: dict[tuple[str, str], str], entity: str
         return {
             "type": "integer",
             "format": "int64",
-            "minimum": rows.INT_MIN,
-            "maximum": rows.INT_MAX,
+            "minimum": values.INT_MIN,
+            "maximum": values.INT_MAX,
         }
     if kind == "Float":
         return {"type": "number", "format": "double"}
@@ -83,7 +83,7 @@ def _links_schema(target: str) -> dict:
     return {
         "type": "array",
         "items": _UUID,
-        "maxItems": rows.MAX_LINKS,
+        "maxItems": values.MAX_LINKS,
         "description": f"ids of linked {target} rows",
     }
 
@@ -173,19 +173,22 @@ def _filter_params(definition: Definition, entity_name: str, enums: dict) -> lis
     ]
     params = []
     for column in columns:
-        if column.type not in rows._FILTERABLE:
+        if column.type not in filters._FILTERABLE:
             continue
         value = _value_schema(column, enums, entity_name)
         ops = ["eq", "ne", "in"]
         if column.name != "id":
-            if column.type in rows._ORDERED:
+            if column.type in filters._ORDERED:
                 ops += _ORDER_OPS
-            if column.type in rows._TEXTUAL:
+            if column.type in values.TEXTUAL:
                 ops += _TEXT_OPS
         for op in ops:
             key = column.name if op == "eq" else f"{column.name}.{op}"
             if op == "in":
-                schema = {"type": "string", "maxLength": rows.MAX_FILTER_TEXT * rows.MAX_IN_VALUES}
+                schema = {
+                    "type": "string",
+                    "maxLength": values.MAX_FILTER_TEXT * filters.MAX_IN_VALUES,
+                }
                 text = f"{column.name} is one of these comma-separated values"
             else:
                 schema = value
@@ -196,8 +199,8 @@ def _filter_params(definition: Definition, entity_name: str, enums: dict) -> lis
 
 def _sort_param(definition: Definition, entity_name: str) -> dict:
     entity = next(e for e in definition.entities if e.name == entity_name)
-    keys = [*rows.SYSTEM_FIELDS]
-    keys += [c.name for c in entity_columns(definition, entity) if c.type in rows._SORTABLE]
+    keys = [*values.SYSTEM_FIELDS]
+    keys += [c.name for c in entity_columns(definition, entity) if c.type in filters._SORTABLE]
     one = "[-+]?(?:" + "|".join(re.escape(k) for k in keys) + ")"
     return _param(
         "sort",
@@ -289,7 +292,7 @@ def document(*, model_id: str, name: str, version: int, definition: Definition) 
         paging = [
             _param(
                 "limit",
-                {"type": "integer", "minimum": 1, "maximum": rows.MAX_LIMIT, "default": 50},
+                {"type": "integer", "minimum": 1, "maximum": filters.MAX_LIMIT, "default": 50},
                 "rows per page",
             ),
             _param(

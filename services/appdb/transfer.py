@@ -30,14 +30,15 @@ from pydal import DAL
 from pydantic import ValidationError
 
 from services.appdb import rows, store
-from services.appdb.definition import Definition, DefinitionInvalid, ModelIn, validate_definition
+from services.appdb import values as vals
+from services.appdb.definition import Definition, ModelIn, validate_definition
 from services.appdb.schema import SCHEMA_RECORD
 from services.config import Settings
+from services.db import feed
 from services.db.dal import close_dal, open_dal
 from services.db.maintenance import checkpoint_sqlite
 from services.db.urls import sqlite_target
-from services.errors import Conflict, Invalid
-from services.sync import feed
+from services.errors import Conflict, Invalid, Problems
 from services.timeutil import utcnow
 
 BUNDLE_FORMAT = "app-database-bundle"
@@ -75,9 +76,9 @@ def snapshot(app_db: store.AppDatabase) -> Iterator[DAL]:
 
 def iter_rows(db: DAL, definition: Definition, entity: str) -> Iterator[list[dict[str, Any]]]:
     """The entity's rows as the API shows them (links included), in chunks, ordered by id."""
-    plan = rows.entity_plan(definition, entity)
-    table = rows._table(db, entity)
-    fields = rows._fields(table, plan)
+    plan = vals.entity_plan(definition, entity)
+    table = vals.table_of(db, entity)
+    fields = vals.row_fields(table, plan)
     last: Any = None
     while True:
         query = table.id != None if last is None else table.id > last  # noqa: E711
@@ -85,8 +86,8 @@ def iter_rows(db: DAL, definition: Definition, entity: str) -> Iterator[list[dic
         if not chunk:
             return
         last = chunk[-1].id
-        out = [rows._row_out(r, plan) for r in chunk]
-        rows._attach_links(db, plan, out)
+        out = [vals.row_out(r, plan) for r in chunk]
+        vals.attach_links(db, plan, out)
         yield out
 
 
@@ -149,8 +150,8 @@ def _cell(value: Any) -> str:
 
 def csv_header(definition: Definition, entity: str) -> list[str]:
     """One column per field: system columns, fields, then ManyToMany lists (as JSON)."""
-    plan = rows.entity_plan(definition, entity)
-    return [*rows.SYSTEM_FIELDS, *plan.columns, *plan.links]
+    plan = vals.entity_plan(definition, entity)
+    return [*vals.SYSTEM_FIELDS, *plan.columns, *plan.links]
 
 
 def export_csv_zip(app_db: store.AppDatabase) -> Iterator[bytes]:
@@ -206,12 +207,12 @@ def export_sqlite(app_db: store.AppDatabase, *, meta: dict, destination: Path) -
 def _copy_rows(source: DAL, target: DAL, definition: Definition) -> None:
     # Parents before children; the copy is the same data, so nothing needs checking again.
     for name in rows.entity_order(definition):
-        plan = rows.entity_plan(definition, name)
-        table = rows._table(target, name)
+        plan = vals.entity_plan(definition, name)
+        table = vals.table_of(target, name)
         for chunk in iter_rows(source, definition, name):
             table.bulk_insert([_stored(plan, r) for r in chunk])
     for name in rows.entity_order(definition):
-        plan = rows.entity_plan(definition, name)
+        plan = vals.entity_plan(definition, name)
         for chunk in iter_rows(source, definition, name):
             for r in chunk:
                 _insert_links(target, plan, uuid.UUID(r["id"]), r)
@@ -244,42 +245,46 @@ class Bundle:
     links: dict[str, list[tuple[uuid.UUID, dict[str, list[uuid.UUID]]]]]
 
 
+def _invalid(problems: list[dict]) -> Problems:
+    return Problems(problems, "invalid bundle")
+
+
 def _problem(loc: list, msg: str, kind: str = "value_error") -> dict:
     return {"loc": ["body", *loc], "msg": msg, "type": kind}
 
 
-def _stored(plan: rows.EntityPlan, row: dict) -> dict:
+def _stored(plan: vals.EntityPlan, row: dict) -> dict:
     out = {
         "id": uuid.UUID(row["id"]),
-        "created_at": rows._parse_datetime(row["created_at"]),
-        "updated_at": rows._parse_datetime(row["updated_at"]),
+        "created_at": vals._parse_datetime(row["created_at"]),
+        "updated_at": vals._parse_datetime(row["updated_at"]),
     }
     for name, column in plan.columns.items():
         value = row.get(name)
-        out[name] = None if value is None else rows.coerce_value(column, value)
+        out[name] = None if value is None else vals.coerce_value(column, value)
     return out
 
 
-def _insert_links(db: DAL, plan: rows.EntityPlan, row_id: uuid.UUID, row: dict) -> None:
+def _insert_links(db: DAL, plan: vals.EntityPlan, row_id: uuid.UUID, row: dict) -> None:
     for name, join in plan.links.items():
         ids = row.get(name) or []
         if ids:
-            jt = rows._table(db, join.name)
+            jt = vals.table_of(db, join.name)
             jt.bulk_insert([{"source_id": row_id, "target_id": uuid.UUID(t)} for t in ids])
 
 
 def parse_bundle(data: Any, *, model_id: str | None = None, name: str | None = None) -> Bundle:
     """Check a bundle in full (model, every row, every reference); raise with every problem."""
     if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
-        raise DefinitionInvalid([_problem(["format"], f"must be {BUNDLE_FORMAT!r}")])
+        raise _invalid([_problem(["format"], f"must be {BUNDLE_FORMAT!r}")])
     if data.get("format_version") != BUNDLE_VERSION:
-        raise DefinitionInvalid([_problem(["format_version"], f"must be {BUNDLE_VERSION}")])
+        raise _invalid([_problem(["format_version"], f"must be {BUNDLE_VERSION}")])
     meta = data.get("model")
     if not isinstance(meta, dict):
-        raise DefinitionInvalid([_problem(["model"], "must be an object", "dict_type")])
+        raise _invalid([_problem(["model"], "must be an object", "dict_type")])
     version = meta.get("version", 1)
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
-        raise DefinitionInvalid([_problem(["model", "version"], "must be a positive integer")])
+        raise _invalid([_problem(["model", "version"], "must be a positive integer")])
     try:
         model = ModelIn.model_validate(
             {
@@ -289,7 +294,7 @@ def parse_bundle(data: Any, *, model_id: str | None = None, name: str | None = N
             }
         )
     except ValidationError as exc:
-        raise DefinitionInvalid(
+        raise _invalid(
             [
                 _problem(["model", *e["loc"]], e["msg"], e["type"])
                 for e in exc.errors(include_url=False, include_input=False)
@@ -303,7 +308,7 @@ def _parse_rows(definition: Definition, entities: Any) -> tuple[dict, dict]:
     problems: list[dict] = []
     names = [e.name for e in definition.entities]
     if not isinstance(entities, dict):
-        raise DefinitionInvalid([_problem(["entities"], "must be an object", "dict_type")])
+        raise _invalid([_problem(["entities"], "must be an object", "dict_type")])
     for extra in set(entities) - set(names):
         problems.append(_problem(["entities", extra], "not an entity of the model", "extra"))
     parsed: dict[str, list[dict]] = {}
@@ -311,7 +316,7 @@ def _parse_rows(definition: Definition, entities: Any) -> tuple[dict, dict]:
     ids: dict[str, set[uuid.UUID]] = {}
     total = 0
     for name in names:
-        plan = rows.entity_plan(definition, name)
+        plan = vals.entity_plan(definition, name)
         given = entities.get(name, [])
         if not isinstance(given, list):
             problems.append(_problem(["entities", name], "must be a list", "list_type"))
@@ -328,8 +333,8 @@ def _parse_rows(definition: Definition, entities: Any) -> tuple[dict, dict]:
                 for key in ("created_at", "updated_at"):
                     value = state.pop(key, None)
                     try:
-                        system[key] = rows._parse_datetime(value) if value else None
-                    except rows._Bad as bad:
+                        system[key] = vals._parse_datetime(value) if value else None
+                    except vals.BadValue as bad:
                         problems.append(_problem([*loc, key], bad.msg, bad.kind))
                     if system.get(key) is None:
                         system[key] = None
@@ -351,14 +356,14 @@ def _parse_rows(definition: Definition, entities: Any) -> tuple[dict, dict]:
     if not problems:
         problems = _check_references(definition, parsed, links, ids)
     if problems:
-        raise DefinitionInvalid(problems[:1000])
+        raise _invalid(problems[:1000])
     return parsed, links
 
 
 def _check_references(definition: Definition, parsed: dict, links: dict, ids: dict) -> list[dict]:
     problems = []
     for name, values_list in parsed.items():
-        plan = rows.entity_plan(definition, name)
+        plan = vals.entity_plan(definition, name)
         uniques = {c: set() for c, col in plan.columns.items() if col.unique}
         for i, values in enumerate(values_list):
             loc = ["entities", name, i]
@@ -441,7 +446,7 @@ def read_sqlite_bundle(path: Path, *, model_id: str | None = None, name: str | N
 # --------------------------------------------------------------------------- importing
 
 
-def _row_order(plan: rows.EntityPlan, values_list: list[dict]) -> list[dict]:
+def _row_order(plan: vals.EntityPlan, values_list: list[dict]) -> list[dict]:
     """Rows with a required self-reference after the row they name."""
     selfish = [c for c, col in plan.columns.items() if col.required and col.target == plan.name]
     if not selfish:
@@ -478,8 +483,8 @@ def fill(db: DAL, bundle: Bundle) -> None:
     changes = []
     version = feed.local_version()
     for name in rows.entity_order(definition):
-        plan = rows.entity_plan(definition, name)
-        table = rows._table(db, name)
+        plan = vals.entity_plan(definition, name)
+        table = vals.table_of(db, name)
         deferred = [
             c for c, col in plan.columns.items() if col.type == "Reference" and not col.required
         ]
@@ -499,20 +504,20 @@ def fill(db: DAL, bundle: Bundle) -> None:
         if batch:
             table.bulk_insert(batch)
     for name, row_id, refs in later:
-        table = rows._table(db, name)
+        table = vals.table_of(db, name)
         db(table.id == row_id).update(**refs)
     for name in rows.entity_order(definition):
-        plan = rows.entity_plan(definition, name)
+        plan = vals.entity_plan(definition, name)
         for row_id, row_links in bundle.links[name]:
             for rel, ids in row_links.items():
                 if ids:
-                    jt = rows._table(db, plan.links[rel].name)
+                    jt = vals.table_of(db, plan.links[rel].name)
                     jt.bulk_insert([{"source_id": row_id, "target_id": t} for t in ids])
     for start in range(0, len(changes), CHUNK_ROWS):
         feed.record(db, changes[start : start + CHUNK_ROWS])
 
 
-def _self_required(plan: rows.EntityPlan) -> bool:
+def _self_required(plan: vals.EntityPlan) -> bool:
     # A row naming another row of its own table must be inserted after it, one at a time.
     return any(col.required and col.target == plan.name for col in plan.columns.values())
 
@@ -686,14 +691,14 @@ def import_model(
 ) -> Any:
     """Import a JSON bundle (``data``) or an SQLite export (``sqlite_path``) as a new model;
     returns the model's row (visible once the caller commits ``db``)."""
-    from services.appdb import models
+    from services.appdb import catalog
 
     if sqlite_path is not None:
         bundle = read_sqlite_bundle(sqlite_path, model_id=model_id, name=name)
     else:
         bundle = parse_bundle(data, model_id=model_id, name=name)
     import_bundle(db=db, settings=settings, owner_id=owner_id, bundle=bundle)
-    return models.get_model(db=db, model_id=bundle.model.id, owner_id=None)
+    return catalog.get_model(db=db, model_id=bundle.model.id, owner_id=None)
 
 
 def export_filename(model_id: str, fmt: str) -> str:

@@ -16,7 +16,7 @@ from services.appdb import openapi as model_openapi
 from services.appdb.definition import Definition, problems
 from tests.api.conftest import API, superuser_headers
 from tests.api.test_models import SHOP
-from tests.appdb.test_rows_seed import definitions
+from tests.appdb.test_seed import definitions
 from tests.test_cli import _db_env, run_app
 
 M = f"{API}/models"

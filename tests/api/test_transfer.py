@@ -122,15 +122,15 @@ def test_a_json_export_streams_in_chunks(seeded):
     assert answer.status_code == 200
     app = seeded.app
     settings = app.config["SETTINGS"]
-    from services.appdb import models
+    from services.appdb import catalog
     from services.db.dal import close_dal, open_dal
 
     db = open_dal(settings.database)
     try:
-        row = models.get_model(db=db, model_id="shop-demo", owner_id=None)
+        row = catalog.get_model(db=db, model_id="shop-demo", owner_id=None)
     finally:
         close_dal(db)
-    app_db = models.app_database(settings=settings, row=row)
+    app_db = catalog.app_database(settings=settings, row=row)
     meta = transfer.model_meta(
         model_id="shop-demo", name="x", version=1, definition=app_db.definition
     )
