@@ -4,6 +4,7 @@ data dirs), refused while a service holds the data dir; cleanup of unused app da
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -50,6 +51,14 @@ def _env(tmp_path) -> dict:
     return {"DATA_DIR": str(tmp_path)}
 
 
+def _epoch(path) -> str:
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute("SELECT epoch FROM sync_counter").fetchone()[0]
+    finally:
+        connection.close()
+
+
 def _titles(client) -> list[str]:
     return sorted(i["title"] for i in client.get(f"{API}/items/").get_json()["data"])
 
@@ -69,10 +78,12 @@ def test_a_restored_main_snapshot_brings_back_the_first_state_with_clean_parity(
         for line in run_app("backups", "list", env=_env(tmp_path)).stdout.splitlines()
     ]
     assert name in [s["name"] for s in listed if s["scope"] == "main"]
+    epoch = _epoch(tmp_path / "app.db")
     restored = run_app("backups", "restore", name, env=_env(tmp_path))
     assert restored.returncode == 0, restored.stderr + restored.stdout
     assert json.loads(restored.stdout)["parity"] == "ok"
     assert _titles(app_on()) == ["first"]
+    assert _epoch(tmp_path / "app.db") != epoch  # sync clients start over
     parity = run_app("parity", env=_env(tmp_path))
     assert parity.returncode == 0, parity.stdout
 
