@@ -1,0 +1,123 @@
+"""``GET /metrics``: Prometheus figures for operators (superuser-only when auth is on).
+
+Requests are counted by route template (never by raw path, which would make one series per
+id) with the timing the request log already takes; sizes are read when scraped.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from app.auth import current_superuser
+from app.db import get_db
+from services.appdb import sizes
+
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+_SEED_ENDPOINT = "models.seed_app_database"
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_SEED_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+bp = Blueprint("metrics", __name__)
+
+
+class Metrics:
+    """The app's own registry (one per app: tests build many apps in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "http_requests", "HTTP requests answered", ["route", "method", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time from the first hook to the response",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.failed = Counter(
+            "failed_operations",
+            "Writes answered with an error, and any request answered with a 5xx",
+            ["operation", "status"],
+            registry=r,
+        )
+        self.seed_seconds = Histogram(
+            "app_database_seed_duration_seconds",
+            "Time one seed took, as the seed reports it",
+            buckets=_SEED_BUCKETS,
+            registry=r,
+        )
+        self.seeded_rows = Counter("app_database_seeded_rows", "Rows written by seeds", registry=r)
+        self.app_db_bytes = Gauge(
+            "app_database_size_bytes", "Bytes on disk of each app database", ["model"], registry=r
+        )
+        self.main_db_bytes = Gauge(
+            "main_database_size_bytes", "Bytes on disk of the main database", registry=r
+        )
+        self.models = Gauge("app_models", "Models stored", registry=r)
+        # Label lookups validate and lock; a plain dict of children is the cheap path per request.
+        self._children: dict[tuple, tuple] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its duration."""
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+
+def init_app(app: Flask) -> None:
+    """Count every request (after the request log's timer started) and mount /metrics."""
+    app.extensions["metrics"] = Metrics()
+    app.after_request(_count)
+    app.register_blueprint(bp)
+
+
+def _count(response: Response) -> Response:
+    metrics: Metrics = current_app.extensions["metrics"]
+    started = g.get("request_started")
+    seconds = time.perf_counter() - started if started else 0.0
+    rule = request.url_rule
+    route = rule.rule if rule is not None else "unmatched"
+    status = response.status_code
+    metrics.observe(route, request.method, status, seconds)
+    if status >= 500 or (status >= 400 and request.method in _WRITES):
+        metrics.failed.labels(request.endpoint or "unmatched", str(status)).inc()
+    if request.endpoint == _SEED_ENDPOINT and status == 200:
+        report = response.get_json(silent=True) or {}
+        metrics.seed_seconds.observe(report.get("duration_ms", 0) / 1000)
+        metrics.seeded_rows.inc(report.get("entities_created", 0))
+    return response
+
+
+@bp.get("/metrics")
+def read_metrics():
+    """The Prometheus text exposition of this process's figures."""
+    current_superuser()
+    metrics: Metrics = current_app.extensions["metrics"]
+    settings = current_app.config["SETTINGS"]
+    db = get_db()
+    by_model = sizes.app_database_sizes(db=db, settings=settings)
+    metrics.app_db_bytes.clear()  # a deleted model's series goes with it
+    for model_id, size in by_model.items():
+        metrics.app_db_bytes.labels(model_id).set(size)
+    metrics.models.set(len(by_model))
+    metrics.main_db_bytes.set(sizes.main_database_size(db=db, settings=settings))
+    return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
