@@ -126,6 +126,7 @@ async function render() {
   if (ticket !== rendering) return; // a newer navigation won
   main.replaceChildren(...[page.node].flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
   main.dataset.view = page.view;
+  main.dataset.hash = window.location.hash; // which navigation this page answers (tests wait on it)
   document.title = `${page.title} · App Previewer`;
   main.setAttribute("aria-busy", "false");
   const heading = main.querySelector("h1");

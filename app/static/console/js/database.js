@@ -18,6 +18,7 @@ function planList(plan) {
 export async function database(modelId) {
   const id = encodeURIComponent(modelId);
   const base = `/models/${id}/app-database`;
+  const refresh = () => h("button", { type: "button", class: "link", onclick: () => go(`/models/${id}`) }, "Refresh the counts");
   const [model, status, entities] = await Promise.all([
     api("GET", `/models/${id}`),
     api("GET", `${base}/status`),
@@ -99,7 +100,7 @@ export async function database(modelId) {
             h("dt", {}, "Took"), h("dd", {}, `${report.duration_ms} ms`),
             h("dt", {}, "Seed number"), h("dd", {}, report.seed),
           ),
-          h("p", {}, h("a", { href: `#/models/${id}` }, "Refresh the counts")),
+          h("p", {}, refresh()),
         ),
       );
     } catch (err) {
@@ -117,7 +118,7 @@ export async function database(modelId) {
   emptyButton.addEventListener("click", async () => {
     try {
       await api("DELETE", base);
-      emptyOut.replaceChildren(notice("good", "Every row was deleted; the schema stays.", " ", h("a", { href: `#/models/${id}` }, "Refresh the counts")));
+      emptyOut.replaceChildren(notice("good", "Every row was deleted; the schema stays.", " ", refresh()));
       emptyConfirm.checked = false;
       emptyButton.disabled = true;
     } catch (err) {

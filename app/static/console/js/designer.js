@@ -3,7 +3,7 @@
 // an explicit confirmation of every destructive step.
 
 import { api, ApiError } from "./api.js";
-import { clearProblems, crumbs, field, h, notice, showProblems } from "./dom.js";
+import { clearProblems, crumbs, field, fill, h, notice, showProblems } from "./dom.js";
 import { go } from "./app.js";
 
 const TYPES = ["String", "Text", "Integer", "Float", "Boolean", "DateTime", "Date", "Enum", "Reference", "Array", "Object"];
@@ -190,7 +190,8 @@ export async function designer({ modelId }) {
     doc.definition.entities = doc.definition.entities || [];
     doc.definition.relationships = doc.definition.relationships || [];
     const idInput = bind(h("input", { value: doc.id ?? "", readonly: editing, autocomplete: "off" }), doc, "id");
-    formArea.replaceChildren(
+    fill(
+      formArea,
       h(
         "div",
         { class: "row" },

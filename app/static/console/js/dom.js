@@ -28,6 +28,13 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** Replace an element's children (arrays are flattened, empty values skipped). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
