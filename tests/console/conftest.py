@@ -141,12 +141,14 @@ class Console:
             """() => {
                 const sel = 'a[href], button:not([disabled]), input:not([disabled]),'
                     + ' select:not([disabled]), textarea:not([disabled])';
-                const all = [...document.querySelectorAll(sel)].filter(
-                    (e) => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden');
+                const shown = (e) => e.getClientRects().length
+                    && getComputedStyle(e).visibility !== 'hidden';
+                const all = [...document.querySelectorAll(sel)].filter(shown);
                 all.forEach((e, i) => { e.dataset.kb = String(i); });
                 window.__seen = new Set();
                 document.addEventListener('focusin', (e) => {
-                    if (e.target.dataset && e.target.dataset.kb) window.__seen.add(e.target.dataset.kb);
+                    const kb = e.target.dataset && e.target.dataset.kb;
+                    if (kb) window.__seen.add(kb);
                 });
                 document.querySelector('.skip').focus();
                 return all.length;
