@@ -95,7 +95,7 @@ class Console:
 
     def _console(self, message) -> None:
         if message.type == "error" and not re.search(
-            r"status of (401|403|404|409|422)", message.text
+            r"status of (400|401|403|404|409|422)", message.text
         ):
             self.problems.append(f"console error: {message.text}")
 
@@ -126,7 +126,8 @@ class Console:
     def axe(self, name: str) -> None:
         """Run axe-core (vendored) in the page: no serious or critical violation."""
         # Evaluated through the DevTools protocol, not injected as a <script>: the CSP stays on.
-        self.page.evaluate(AXE.read_text(encoding="utf-8") + "\n;true")
+        if self.page.evaluate("typeof window.axe === 'undefined'"):  # once per document
+            self.page.evaluate(AXE.read_text(encoding="utf-8") + "\n;true")
         violations = self.page.evaluate(
             """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
