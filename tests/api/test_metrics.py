@@ -49,6 +49,9 @@ def test_counters_histograms_and_sizes_move_with_requests(client):
         _value(before, "http_request_duration_seconds_count", **items) + 3
     )
     assert _value(after, "http_request_duration_seconds_sum", **items) > 0
+    assert _value(after, "http_request_duration_seconds_bucket", **items, le="+Inf") == (
+        _value(after, "http_request_duration_seconds_count", **items)
+    )
     # Routes are templates, never raw paths: one series per route, not per id.
     rows = f"{API}/models/<model_id>/app-database/entities/<entity_type>/<id>"
     assert any(dict(k).get("route") == rows for k in after["http_requests_total"])
