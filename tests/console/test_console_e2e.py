@@ -132,6 +132,28 @@ def test_a_designer_builds_seeds_browses_changes_and_deletes_the_example_model(
     expect(page.get_by_role("list", name="Active filters")).to_contain_text(f"age.gt = {threshold}")
     console.check("rows-sorted-filtered")
 
+    # ---- a new customer: the missing required field is named, then created, then deleted
+    page.get_by_role("link", name="New customer").click()
+    console.ready("new-row", "/rows/customer/new")
+    page.get_by_label("email (required)").fill("new.customer@example.com")
+    page.get_by_role("button", name="Create row").click()
+    first_name = page.get_by_label("first_name (required)")
+    expect(first_name).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(".field", has=first_name).locator(".error")).not_to_be_empty()
+    console.check("row-create-error")
+    first_name.fill("Newton")
+    page.get_by_label("tier").select_option("pro")
+    page.get_by_role("button", name="Create row").click()
+    console.ready("row", "/rows/customer/")
+    expect(page.get_by_role("status").filter(has_text="Row created.")).to_be_visible()
+    expect(page.locator("dl.values")).to_contain_text("Newton")
+    page.get_by_label("Yes, delete this row").check()
+    page.get_by_role("button", name="Delete this row").click()
+    console.ready("rows", "/rows/customer")
+    expect(page.get_by_role("status").filter(has_text="Row deleted.")).to_be_visible()
+    gone = _api(console, "/models/shop-demo/app-database/entities/customer?first_name=Newton")
+    assert gone["count"] == 0
+
     # ---- purchases: ManyToMany chips, and a reference link to the customer row
     page.get_by_role("link", name="Shop demo").click()
     console.ready("model", "/models/shop-demo")
