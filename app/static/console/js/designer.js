@@ -235,14 +235,16 @@ export async function designer({ modelId }) {
         go(`/models/${encodeURIComponent(model.id)}`);
         return;
       }
-      const planned = await api("PUT", `/models/${encodeURIComponent(modelId)}`, { body: doc, query: [["dry_run", "true"]] });
-      showPlan(planned.sync);
+      // Apply exactly what was planned, even if the form is touched while the plan shows.
+      const previewed = JSON.parse(JSON.stringify(doc));
+      const planned = await api("PUT", `/models/${encodeURIComponent(modelId)}`, { body: previewed, query: [["dry_run", "true"]] });
+      showPlan(planned.sync, previewed);
     } catch (err) {
       showFailure(err);
     }
   }
 
-  function showPlan(plan) {
+  function showPlan(plan, previewed) {
     const destructive = new Set(plan.destructive);
     const confirm = h("input", { type: "checkbox" });
     const apply = h("button", { type: "button", disabled: destructive.size > 0 }, "Apply these changes");
@@ -251,7 +253,7 @@ export async function designer({ modelId }) {
       apply.disabled = true;
       try {
         const query = destructive.size ? [["allow_destructive", "true"]] : [];
-        await api("PUT", `/models/${encodeURIComponent(modelId)}`, { body: doc, query });
+        await api("PUT", `/models/${encodeURIComponent(modelId)}`, { body: previewed, query });
         go(`/models/${encodeURIComponent(modelId)}`);
       } catch (err) {
         apply.disabled = false;
