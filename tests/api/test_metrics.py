@@ -56,6 +56,11 @@ def test_counters_histograms_and_sizes_move_with_requests(client):
     rows = f"{API}/models/<model_id>/app-database/entities/<entity_type>/<id>"
     assert any(dict(k).get("route") == rows for k in after["http_requests_total"])
     assert not any("shop-demo" in dict(k).get("route", "") for k in after["http_requests_total"])
+    # Nor per made-up method: those share one label value.
+    for method in ("BREW", "WHEN"):
+        client.client.open(f"{API}/items/", method=method, headers=headers)
+    methods = {dict(k)["method"] for k in _scrape(client, headers)["http_requests_total"]}
+    assert "OTHER" in methods and not methods & {"BREW", "WHEN"}
     assert (
         _value(after, "failed_operations_total", operation="items.create_item", status="422") == 1
     )
