@@ -51,9 +51,35 @@ def test_a_one_time_link_opens_the_console_without_the_token_reaching_the_browse
     console.ready("new-model")
     page.get_by_label("Model id").fill("launch-demo")
     page.get_by_label("Model name").fill("Launch demo")
+    # Built with the form alone: a second entity, an Enum field and a OneToMany relationship.
+    page.get_by_role("button", name="Add an entity").click()
+    page.get_by_label("Entity name").nth(1).fill("task")
+    page.get_by_label("Entity name").nth(1).press("Tab")  # leaving the name redraws the form
+    page.get_by_role("button", name="Add a field to task").click()
+    page.get_by_label("Field name").nth(2).fill("state")
+    page.get_by_label("Type").nth(2).select_option("Enum")
+    page.get_by_label("Values").fill("open, done")
+    page.get_by_label("Required").nth(2).check()
+    page.get_by_role("button", name="Add a relationship").click()
+    page.get_by_label("From entity").select_option("entity_1")
+    page.get_by_label("To entity").select_option("task")
+    page.get_by_label("Relationship name").fill("owner")
+    console.check("designer-form")
     page.get_by_role("button", name="Create model").click()
     console.ready("model", "/models/launch-demo")
     console.check("model")
+    made = page.evaluate("fetch('/api/v1/models/launch-demo').then((r) => r.json())")
+    task = made["definition"]["entities"][1]
+    assert task["name"] == "task" and task["fields"][1] == {
+        "name": "state",
+        "type": "Enum",
+        "required": True,
+        "unique": False,
+        "values": ["open", "done"],
+    }
+    assert made["definition"]["relationships"] == [
+        {"type": "OneToMany", "from": "entity_1", "to": "task", "name": "owner"}
+    ]
 
     storage = page.evaluate("JSON.stringify([{...sessionStorage}, {...localStorage}])")
     assert TOKEN not in storage and TOKEN not in page.content()
