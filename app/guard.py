@@ -52,6 +52,8 @@ def _guard():
     settings = current_app.config["SETTINGS"]
     if settings.launch_token and request.method != "OPTIONS":
         given = request.headers.get(LAUNCH_TOKEN_HEADER, "")
+        # A browser tab cannot send the header: the console's pages pass with the session
+        # cookie a one-time launch link set (see app/console and docs/sidecar.md).
         if (
             not hmac.compare_digest(given.encode(), settings.launch_token.encode())
             and not console.admitted_by_cookie()
