@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydal import DAL
 
-from services.appdb import models, store
+from services.appdb import catalog, store
 from services.config import Settings
 
 MAX_MODELS = 1000  # a scrape must stay cheap; beyond this, sizes are not reported
@@ -34,9 +34,9 @@ def main_database_size(*, db: DAL, settings: Settings) -> int:
 
 def app_database_sizes(*, db: DAL, settings: Settings) -> dict[str, int]:
     """Bytes of each model's app database, by model id (a missing database counts 0)."""
-    found, _ = models.list_models(db=db, owner_id=None, skip=0, limit=MAX_MODELS)
+    found, _ = catalog.list_models(db=db, owner_id=None, skip=0, limit=MAX_MODELS)
     sizes = {}
     for row in found:
-        app_db = models.app_database(settings=settings, row=row)
+        app_db = catalog.app_database(settings=settings, row=row)
         sizes[row.id] = store.size_bytes(app_db) if store.exists(app_db) else 0
     return sizes
