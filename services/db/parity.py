@@ -24,6 +24,13 @@ import sqlalchemy as sa
 from pydal import DAL
 from pydal.objects import Field, Table
 
+from services.db.indexes import (
+    IndexSpec,
+    database_indexes,
+    metadata_indexes,
+    missing_from,
+    pydal_indexes,
+)
 from services.db.types import KindType
 
 # Kinds whose stock PyDAL type stores values differently from SQLAlchemy (DUAL_LAYER.md).
@@ -446,6 +453,42 @@ def _compare(
     return findings
 
 
+def _index_findings(
+    check: str,
+    left: dict[str, list[IndexSpec]],
+    right: dict[str, list[IndexSpec]],
+    left_name: str,
+    right_name: str,
+    fix_for: Callable[[IndexSpec, bool], str],
+) -> list[Finding]:
+    """Indexes one side has and the other lacks, for the tables both sides have."""
+    findings = []
+    for table in sorted(set(left) & set(right)):
+        only_left, only_right = missing_from(left[table], right[table])
+        for spec, on_left in [(s, True) for s in only_left] + [(s, False) for s in only_right]:
+            has, lacks = (left_name, right_name) if on_left else (right_name, left_name)
+            findings.append(
+                Finding(
+                    check,
+                    table,
+                    ",".join(spec.columns),
+                    "index",
+                    f"{has} has {spec.describe()}",
+                    f"{lacks} has none",
+                    fix_for(spec, on_left),
+                )
+            )
+    return findings
+
+
+def _declare_text(spec: IndexSpec) -> str:
+    args = ", ".join(repr(c) for c in spec.columns)
+    extra = (", unique=True" if spec.unique else "") + (
+        f", where={spec.where!r}" if spec.where else ""
+    )
+    return f"declare_index(db.{spec.table}, {args}{extra}) in services/db/tables.py"
+
+
 def compare_models_to_pydal(metadata: sa.MetaData, db: DAL) -> list[Finding]:
     """(b) The models against the PyDAL tables, including defaults PyDAL must repeat."""
     models, pydal = specs_from_metadata(metadata), specs_from_pydal(db)
@@ -501,6 +544,20 @@ def compare_models_to_pydal(metadata: sa.MetaData, db: DAL) -> list[Finding]:
                         f"give PyDAL field {table}.{col} the model's default",
                     )
                 )
+
+    def index_fix(spec: IndexSpec, on_model: bool) -> str:
+        if on_model:
+            return f"mirror it: {_declare_text(spec)}"
+        return "add the index to the model (services/db/models.py) or remove the declaration"
+
+    findings += _index_findings(
+        "models-vs-pydal",
+        {t.name: metadata_indexes(t) for t in metadata.sorted_tables},
+        {name: list(pydal_indexes(db[name])) for name in db.tables},
+        "model",
+        "PyDAL",
+        index_fix,
+    )
     return findings
 
 
@@ -543,6 +600,27 @@ def compare_database_to_pydal(connection: sa.Connection, db: DAL) -> list[Findin
                         f"add Field({col!r}, ..., default=...) to PyDAL table {table!r}",
                     )
                 )
+
+    def index_fix(spec: IndexSpec, on_database: bool) -> str:
+        if on_database:
+            return (
+                f"mirror the model's index: {_declare_text(spec)}, "
+                "or drop it if no migration made it"
+            )
+        return (
+            "migrate the database (alembic upgrade head); if it is already at head the index "
+            f"was dropped outside the migrations: recreate it with {spec.ddl()}"
+        )
+
+    inspector = sa.inspect(connection)
+    findings += _index_findings(
+        "database-vs-pydal",
+        {t: database_indexes(inspector, t) for t in live},
+        {name: list(pydal_indexes(db[name])) for name in db.tables},
+        "database",
+        "PyDAL",
+        index_fix,
+    )
     return findings
 
 
@@ -562,7 +640,29 @@ def compare_models_to_database(metadata: sa.MetaData, connection: sa.Connection)
             "target_metadata": metadata,
         },
     )
-    findings = [_diff_finding(diff) for diff in _flatten(compare_metadata(context, metadata))]
+    # Indexes and unique constraints are compared below, by what they cover rather than by name
+    # (Alembic pairs them by name, and skips expression and partial indexes).
+    findings = [
+        _diff_finding(diff)
+        for diff in _flatten(compare_metadata(context, metadata))
+        if not _is_index_diff(diff)
+    ]
+    inspector = sa.inspect(connection)
+    existing = set(inspector.get_table_names())
+    findings += _index_findings(
+        "models-vs-migrations",
+        {t.name: metadata_indexes(t) for t in metadata.sorted_tables},
+        {
+            t.name: database_indexes(inspector, t.name)
+            for t in metadata.sorted_tables
+            if t.name in existing
+        },
+        "model",
+        "migrated database",
+        lambda spec, on_model: (
+            "autogenerate a revision (alembic revision --autogenerate) and review it"
+        ),
+    )
     # compare_metadata does not see enum members; compare those from reflection.
     models, live = specs_from_metadata(metadata), specs_from_database(connection)
     for table, cols in models.items():
@@ -586,6 +686,17 @@ def compare_models_to_database(metadata: sa.MetaData, connection: sa.Connection)
                     )
                 )
     return findings
+
+
+def _is_index_diff(diff) -> bool:
+    if isinstance(diff, list) or diff[0] not in (
+        "add_index",
+        "remove_index",
+        "add_constraint",
+        "remove_constraint",
+    ):
+        return False
+    return isinstance(diff[1], (sa.Index, sa.UniqueConstraint))
 
 
 def _flatten(diffs: list) -> Iterator[tuple]:

@@ -22,6 +22,7 @@ from pydal import DAL, Field
 from services.db import migrations, models
 from services.db.dal import open_dal
 from services.db.engine import make_engine
+from services.db.indexes import copy_indexes
 from services.db.parity import (
     Finding,
     compare_database_to_pydal,
@@ -894,6 +895,7 @@ def _real_tables_with(**overrides: Callable[[str], Field]) -> Callable[[DAL, str
                 db.define_table(
                     name, *fields, primarykey=getattr(table, "_primarykey", None), migrate=False
                 )
+                copy_indexes(table, db[name])
         finally:
             model.close()
 
