@@ -52,7 +52,8 @@ def define_tables(db: DAL, family: str) -> None:
         primarykey=["id"],
         migrate=False,
     )
-    declare_index(db.item, "owner_id")
+    declare_index(db.item, "created_at")
+    declare_index(db.item, "owner_id", "created_at")
     db.define_table(
         "revoked_token",
         Field("jti", "string", length=64, notnull=True),
