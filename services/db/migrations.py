@@ -56,12 +56,28 @@ def alembic_config(
     return config
 
 
-def engine_for_alembic(config: Config) -> Engine:
-    """The engine for a plain ``alembic`` command: the service's own database."""
-    from services.config import load_settings
+def target_for_alembic(config: Config) -> tuple[DatabaseTarget, str]:
+    """The database a plain ``alembic`` command acts on, and which rule chose it.
+
+    ``-x url=...`` or sqlalchemy.url first, else the service's own database (DATABASE_URL,
+    DATA_DIR, config.json, then ./.data in a checkout: services.config.default_data_dir).
+    """
+    from services.config import data_dir_source, load_settings
 
     url = config.get_main_option("sqlalchemy.url")
-    target = parse_database_url(url) if url else load_settings().database
+    x_args = getattr(config.cmd_opts, "x", None) or []
+    url = dict(a.split("=", 1) for a in x_args if "=" in a).get("url") or url
+    if url:
+        return parse_database_url(url), "-x url / sqlalchemy.url"
+    settings = load_settings()
+    if settings.database_url:
+        return settings.database, "DATABASE_URL"
+    return settings.database, f"data dir {settings.data_dir}, from {data_dir_source()}"
+
+
+def engine_for_alembic(config: Config) -> Engine:
+    """The engine for a plain ``alembic`` command: the service's own database."""
+    target, _ = target_for_alembic(config)
     prepare_storage(target)
     return make_engine(target)
 
