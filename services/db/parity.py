@@ -134,7 +134,7 @@ class ParityReport:
         """The fix of the finding to deal with first, in the order of the schema workflow."""
         if self.ok:
             return None
-        first = min(self.findings, key=lambda f: _WORKFLOW_ORDER.get(f.check, len(_WORKFLOW_ORDER)))
+        first = min(self.findings, key=lambda f: _WORKFLOW_ORDER.get(f.check, 99))
         return first.fix
 
     def render(self) -> str:
@@ -144,7 +144,9 @@ class ParityReport:
         if self.ok:
             lines.append("parity: OK, models, migrations, database and PyDAL tables agree")
         else:
-            lines += [f"  {f}" for f in self.findings]
+            # In workflow order, so the first line is the step to take first.
+            ordered = sorted(self.findings, key=lambda f: _WORKFLOW_ORDER.get(f.check, 99))
+            lines += [f"  {f}" for f in ordered]
             lines.append(f"parity: {len(self.findings)} difference(s)")
             lines.append(f"next: {self.next_step}")
         return "\n".join(lines)
@@ -536,7 +538,7 @@ def compare_models_to_pydal(metadata: sa.MetaData, db: DAL) -> list[Finding]:
                 else f"remove PyDAL table {table!r} or add a model"
             )
         if aspect == "missing-right":
-            return f"add Field({col!r}, ...) to PyDAL table {table!r}"
+            return f"add Field({col!r}, ...) to PyDAL table {table!r} in services/db/tables.py"
         if aspect == "missing-left":
             return (
                 f"remove Field {col!r} from PyDAL table {table!r}, "
@@ -613,7 +615,7 @@ def compare_database_to_pydal(connection: sa.Connection, db: DAL) -> list[Findin
                 "migrate the database or remove the field"
             )
         if aspect == "missing-right":
-            return f"add Field({col!r}, ...) to PyDAL table {table!r}"
+            return f"add Field({col!r}, ...) to PyDAL table {table!r} in services/db/tables.py"
         return f"make PyDAL field {table}.{col} match the database ({aspect}), or migrate"
 
     findings = _compare("database-vs-pydal", live, pydal, "database", "PyDAL", fix)
