@@ -111,7 +111,7 @@ def define_sync_tables(db: DAL, family: str, rname=None) -> None:
         migrate=False,
         rname=real("sync_row"),
     )
-    declare_index(db.sync_row, "owner_id", "seq")
+    declare_index(db["sync_row"], "owner_id", "seq")
     db.define_table(
         "sync_counter",
         Field("name", "string", length=20, notnull=True),
