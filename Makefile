@@ -3,14 +3,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-DATA_DIR ?= ./.data
+# Without DATA_DIR (or DATABASE_URL) every command finds the data where `python -m app` and
+# plain `alembic` do: ./.data from the repository root (services/config.py default_data_dir).
+DATA_ARG = $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 PYTEST_ARGS ?= -n 2
 
 .DEFAULT_GOAL := help
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk chromium lint clean console-test
+.PHONY: help install run test parity migrate downgrade downgrade-to-empty openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk chromium lint clean console-test
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -28,20 +30,27 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
-run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite)
-	$(PY) -m app serve --data-dir $(DATA_DIR)
+run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite; DATA_DIR=... elsewhere)
+	$(PY) -m app serve $(DATA_ARG)
 
 test: $(STAMP) chromium ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 parity: $(STAMP) ## Check models, migrations, database and PyDAL tables agree (DATA_DIR or DATABASE_URL)
-	$(PY) -m app parity --data-dir $(DATA_DIR)
+	$(PY) -m app parity $(DATA_ARG)
 
 migrate: $(STAMP) ## Migrate the database in DATA_DIR (or DATABASE_URL) to head
-	$(PY) -m app migrate --data-dir $(DATA_DIR)
+	$(PY) -m app migrate $(DATA_ARG)
 
-downgrade: $(STAMP) ## Downgrade the database in DATA_DIR to base
-	$(PY) -m app downgrade base --data-dir $(DATA_DIR)
+downgrade: $(STAMP) ## Go back one revision (the database in DATA_DIR or DATABASE_URL)
+	$(PY) -m app downgrade -1 $(DATA_ARG)
+
+downgrade-to-empty: $(STAMP) ## Downgrade to base: drops every table and its rows (asks first; CONFIRM=yes skips)
+	@if [ "$(CONFIRM)" != yes ]; then \
+	  printf 'This drops every table of the database and all its rows. Type yes to go on: '; \
+	  read answer; [ "$$answer" = yes ] || { echo "nothing changed"; exit 1; }; \
+	fi
+	$(PY) -m app downgrade base $(DATA_ARG)
 
 openapi: $(STAMP) ## Print the OpenAPI document
 	$(PY) -m app openapi
