@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade downgrade-to-empty openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk chromium lint clean console-test
+.PHONY: help install run test parity migrate downgrade downgrade-to-empty openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk chromium lint coverage clean console-test
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -117,6 +117,16 @@ lint: $(STAMP) ## Check formatting (ruff format --check) and lint (ruff check) o
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 
+# Every Python process the suite starts writes its own .coverage.* file (patch = subprocess in
+# pyproject.toml); a process ended by SIGKILL writes none. The report runs even when a test fails.
+coverage: $(STAMP) ## Run the suite under line and branch coverage of app/ and services/ (spawned service processes too); print the table and the totals, fail under the threshold
+	$(PY) -m coverage erase
+	@status=0; $(PY) -m coverage run -m pytest $(PYTEST_ARGS) || status=1; \
+	$(PY) -m coverage combine --quiet; \
+	$(PY) -m coverage report || status=1; \
+	echo "services/ total: $$($(PY) -m coverage report --include='services/*' --format=total)%"; \
+	exit $$status
+
 .PHONY: stress stress-harness
 STRESS_KILLS ?= 20
 STRESS_SYNC_KILLS ?= 10
@@ -138,4 +148,4 @@ stress-harness: $(STAMP) ## The full harness only (HARNESS_PROFILE=full): fuzzin
 	status=$$?; $(PY) -m tests.harness.report "$$dir" || status=1; exit $$status
 
 clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .coverage .coverage.* htmlcov

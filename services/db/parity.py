@@ -38,7 +38,7 @@ from services.db.indexes import (
 from services.db.scratch import scratch_database
 from services.db.types import KindType
 
-# Kinds whose stock PyDAL type stores values differently from SQLAlchemy (DUAL_LAYER.md).
+# Kinds whose stock PyDAL type stores values differently from SQLAlchemy (services/db/types.py).
 _NEEDS_KIND_TYPE = {"uuid", "boolean", "datetime", "json", "enum"}
 _FACTORY = {k: f"services.db.types.{k}_type()" for k in _NEEDS_KIND_TYPE}
 
