@@ -3,14 +3,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-DATA_DIR ?= ./.data
+# Without DATA_DIR (or DATABASE_URL) every command finds the data where `python -m app` and
+# plain `alembic` do: ./.data from the repository root (services/config.py default_data_dir).
+DATA_ARG = $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 PYTEST_ARGS ?= -n 2
 
 .DEFAULT_GOAL := help
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade openapi generate-client rust-deps sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk lint clean
+.PHONY: help install run test parity migrate downgrade downgrade-to-empty openapi generate-client rust-deps sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk chromium lint coverage clean console-test
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -28,20 +30,27 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
-run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite)
-	$(PY) -m app serve --data-dir $(DATA_DIR)
+run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite; DATA_DIR=... elsewhere)
+	$(PY) -m app serve $(DATA_ARG)
 
-test: $(STAMP) rust-deps ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
+test: $(STAMP) chromium rust-deps ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 parity: $(STAMP) ## Check models, migrations, database and PyDAL tables agree (DATA_DIR or DATABASE_URL)
-	$(PY) -m app parity --data-dir $(DATA_DIR)
+	$(PY) -m app parity $(DATA_ARG)
 
 migrate: $(STAMP) ## Migrate the database in DATA_DIR (or DATABASE_URL) to head
-	$(PY) -m app migrate --data-dir $(DATA_DIR)
+	$(PY) -m app migrate $(DATA_ARG)
 
-downgrade: $(STAMP) ## Downgrade the database in DATA_DIR to base
-	$(PY) -m app downgrade base --data-dir $(DATA_DIR)
+downgrade: $(STAMP) ## Go back one revision (the database in DATA_DIR or DATABASE_URL)
+	$(PY) -m app downgrade -1 $(DATA_ARG)
+
+downgrade-to-empty: $(STAMP) ## Downgrade to base: drops every table and its rows (asks first; CONFIRM=yes skips)
+	@if [ "$(CONFIRM)" != yes ]; then \
+	  printf 'This drops every table of the database and all its rows. Type yes to go on: '; \
+	  read answer; [ "$$answer" = yes ] || { echo "nothing changed"; exit 1; }; \
+	fi
+	$(PY) -m app downgrade base $(DATA_ARG)
 
 openapi: $(STAMP) ## Print the OpenAPI document
 	$(PY) -m app openapi
@@ -52,7 +61,7 @@ GEN_DIR = $(CLIENT_DIR)$(if $(MODEL),/$(MODEL))
 RUST_DEBS := librust-serde-dev librust-serde-derive-dev librust-serde-json-dev librust-ureq-dev
 generate-client: $(STAMP) ## Write the OpenAPI document, a TypeScript client (where Node is present) and a Rust crate into $(CLIENT_DIR) (MODEL=ID: one app database's)
 	mkdir -p $(GEN_DIR)
-	$(PY) -m app openapi $(if $(MODEL),--model $(MODEL) --data-dir $(DATA_DIR)) --output $(GEN_DIR)/openapi.json
+	$(PY) -m app openapi $(if $(MODEL),--model $(MODEL) $(DATA_ARG)) --output $(GEN_DIR)/openapi.json
 	@if command -v npx >/dev/null 2>&1; then \
 		npx --yes $(OPENAPI_TS) -i $(GEN_DIR)/openapi.json -o $(GEN_DIR)/src; \
 	else echo "npx not found: no TypeScript client"; fi
@@ -83,6 +92,23 @@ wrk: ## Install wrk (the HTTP load generator) when missing: apt-get as root, els
 	      "the Python load generator will be used"; \
 	  fi; }
 
+# The console's end-to-end tests (tests/console/) drive Debian's chromium through Playwright's
+# pinned Python package; `playwright install` (a download of its own browser build) is never run.
+chromium: ## Install Debian's chromium for the console's browser tests when missing: apt-get as root, else say how
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "chromium not found; apt-get install -y chromium"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	      || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+	      || echo "installing chromium failed; the console's browser tests will not run"; \
+	  else \
+	    echo "chromium not found (install it as root: apt-get install -y chromium);" \
+	      "the console's browser tests are skipped (they fail under CI)"; \
+	  fi; }
+
+console-test: $(STAMP) chromium ## The console's browser tests only; screenshots in tests/results/console (or CONSOLE_SHOTS)
+	$(PY) -m pytest -p no:xdist -q tests/console
+
 bench-api: $(BENCH_STAMP) wrk ## Benchmark the HTTP API (wrk) against the FastAPI+SQLModel peer, a constant Flask endpoint and raw sqlite3
 	$(PY) -m bench.bench_api $(BENCH_API_ARGS)
 
@@ -101,6 +127,16 @@ bench: $(BENCH_STAMP) wrk ## Run every benchmark, print one table (service, peer
 lint: $(STAMP) ## Check formatting (ruff format --check) and lint (ruff check) over the whole tree
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
+
+# Every Python process the suite starts writes its own .coverage.* file (patch = subprocess in
+# pyproject.toml); a process ended by SIGKILL writes none. The report runs even when a test fails.
+coverage: $(STAMP) ## Run the suite under line and branch coverage of app/ and services/ (spawned service processes too); print the table and the totals, fail under the threshold
+	$(PY) -m coverage erase
+	@status=0; $(PY) -m coverage run -m pytest $(PYTEST_ARGS) || status=1; \
+	$(PY) -m coverage combine --quiet; \
+	$(PY) -m coverage report || status=1; \
+	echo "services/ total: $$($(PY) -m coverage report --include='services/*' --format=total)%"; \
+	exit $$status
 
 .PHONY: stress stress-harness
 STRESS_KILLS ?= 20
@@ -123,4 +159,4 @@ stress-harness: $(STAMP) ## The full harness only (HARNESS_PROFILE=full): fuzzin
 	status=$$?; $(PY) -m tests.harness.report "$$dir" || status=1; exit $$status
 
 clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .coverage .coverage.* htmlcov

@@ -1,4 +1,4 @@
-"""Command line: serve, migrate, downgrade, parity. Each command parses and calls one service."""
+"""Command line (`python -m app COMMAND`): each command parses its arguments, calls one service."""
 
 from __future__ import annotations
 
@@ -25,8 +25,15 @@ def _settings_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="The local-first data service: serve its HTTP API, and manage its main "
+        "database and the app databases of its models.",
+        epilog="`python -m app COMMAND --help` shows a command's options. Settings come from an "
+        "option, else the environment (DATA_DIR, DATABASE_URL, ...), else "
+        "{DATA_DIR}/config.json, else the default.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="migrate, then serve the HTTP API")
     _settings_options(serve)
