@@ -135,6 +135,7 @@ def _project_files() -> list[Path]:
             if p.is_file()
             and p.suffix in _TEXT
             and "__pycache__" not in p.parts
+            and "node_modules" not in p.parts  # npm's installs for the client tests
             and "results" not in p.parts
         ]
     return [p for p in files if p != Path(__file__).resolve()]
