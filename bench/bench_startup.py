@@ -23,6 +23,10 @@ unpacks itself into TMPDIR at every start: once with TMPDIR on the same disk as 
 (the system temp folder) and, where /dev/shm exists, once on tmpfs, to show what that disk
 write costs.
 
+The floor (``bench/floor.py``): the same interpreter importing only Flask, pydantic and PyDAL,
+then printing a ready line and answering health like the service: what no service on this stack
+can go below, measured in the same run so the service's targets are ratios to it.
+
 Data-dir states: ``fresh`` (an empty folder per run: the first start, which migrates from empty
 and creates the local superuser) and ``migrated`` (a folder at head, no migration pending).
 
@@ -122,6 +126,7 @@ VARIANTS = (
     Variant("exe", "one-file executable"),
     Variant("exe-shm", "one-file executable, unpack to tmpfs"),
     Variant("peer", "peer (FastAPI+SQLModel), warm .pyc"),
+    Variant("floor", "floor: import flask, pydantic, pydal"),
 )
 SHM = Path("/dev/shm")  # Linux tmpfs: the exe-shm variant unpacks there (no disk I/O)
 
@@ -195,6 +200,9 @@ class Bench:
         if variant.key == "peer":
             # bench/peer: the same command-line contract (ready line, health, SIGTERM -> 0).
             return [sys.executable, "-m", "bench.peer", *serve], REPO, env
+        if variant.key == "floor":
+            # The same interpreter importing only Flask, pydantic and PyDAL (bench/floor.py).
+            return [sys.executable, "-m", "bench.floor", *serve], REPO, env
         if variant.key == "srccopy":
             env["PYTHONDONTWRITEBYTECODE"] = "1"
             return [sys.executable, "-B", "-m", "app", *serve], self.src_copy, env
