@@ -14,6 +14,11 @@ query and concurrency, wrk (or the Python client of bench_api) loads one server,
 Before loading, both answers are compared: the same ids in the same order and the same count
 for the page, the same field values for a sample of rows. Figures: requests/s, p50/p99,
 errors, and each server's RSS after the run. ``--json PATH`` writes them for bench_all.
+
+Then the soak (with wrk; ``--soak-seconds``, 30 by default): 100 keep-alive connections
+(``--soak-connections``) mixing, in turn, GET /items/{id}, POST /items/, GET of an app row by
+id and POST of an app row, for 30 s, with the service's RSS sampled every 0.2 s throughout:
+requests/s, p99, errors and the highest RSS.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -38,7 +44,7 @@ from shutil import which
 
 import psutil
 
-from bench.bench_api import Endpoint, Run, Server, run_python, run_wrk, wrk_script
+from bench.bench_api import WRK_LUA, Endpoint, Run, Server, run_python, run_wrk, wrk_script
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
@@ -354,6 +360,97 @@ def measure(args, work: Path, servers: dict, paths: dict) -> dict:
     return cells
 
 
+# --------------------------------------------------------------------------- soak
+
+SOAK_REQUESTS = r"""
+local item_paths = { @ITEMS@ }
+local row_paths = { @ROWS@ }
+local json = { ["Content-Type"] = "application/json" }
+local turn = 0
+
+function request()
+  turn = turn + 1
+  local k = turn % 4
+  local pick = (turn * 7919 + offset) % 1000
+  if k == 0 then
+    return wrk.format("GET", item_paths[pick % #item_paths + 1])
+  elseif k == 1 then
+    return wrk.format("POST", "@ITEMS_PATH@", json, '{"title": "soak"}')
+  elseif k == 2 then
+    return wrk.format("GET", row_paths[pick % #row_paths + 1])
+  end
+  local body = string.format(
+    '{"first_name": "soak", "email": "soak-%d-%d@example.com"}', offset, turn)
+  return wrk.format("POST", "@ROWS_PATH@", json, body)
+end
+"""
+
+
+def soak_script(work: Path, item_ids: list[str], row_ids: list[str]) -> Path:
+    """bench_api's wrk script (status counts, figures) with a request() mixing four requests."""
+    rows_path = f"{API}/models/{MODEL_ID}/app-database/entities/customer"
+    requests = (
+        SOAK_REQUESTS.replace("@ITEMS@", ", ".join(f'"{API}/items/{i}"' for i in item_ids))
+        .replace("@ROWS@", ", ".join(f'"{rows_path}/{wire_id(i)}"' for i in row_ids))
+        .replace("@ITEMS_PATH@", f"{API}/items/")
+        .replace("@ROWS_PATH@", rows_path)
+    )
+    text = (
+        WRK_LUA.replace("@METHOD@", "GET")
+        .replace("@BODY@", "")
+        .replace("@PATHS@", '"/"')
+        .replace("@REQUEST@", requests)
+    )
+    path = work / "soak.lua"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def soak(args, work: Path, service: Server, row_ids: list[str]) -> dict:
+    """The mixed load at ``--soak-connections``, RSS sampled throughout."""
+    item_ids = [
+        post_json(service.url + f"{API}/items/", {"title": f"soak {n}"})["id"] for n in range(200)
+    ]
+    script = soak_script(work, item_ids, row_ids)
+    process = psutil.Process(service.proc.pid)
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.2):
+            samples.append(process.memory_info().rss / 1e6)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    ep = Endpoint("soak", "soak", "mixed", "service", "GET", ("/",))
+    try:
+        run = run_wrk(
+            args.wrk,
+            args.wrk_threads,
+            ep,
+            script,
+            service.url,
+            args.soak_connections,
+            args.soak_seconds,
+        )
+    finally:
+        stop.set()
+        sampler.join()
+    return {
+        "connections": args.soak_connections,
+        "seconds": args.soak_seconds,
+        "rps": run.rps,
+        "p50_ms": run.p50_ms,
+        "p99_ms": run.p99_ms,
+        "max_ms": run.max_ms,
+        "requests": run.requests,
+        "errors": run.non2xx + run.sock_errors,
+        "sample": run.sample,
+        "rss_max_mb": max(samples, default=0.0),
+        "rss_samples": len(samples),
+    }
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -392,13 +489,25 @@ def render(args, cells: dict, info: dict) -> str:
         f"  RSS after the runs: service {info['rss']['service']:.0f} MB, "
         f"Datasette {info['rss']['datasette']:.0f} MB"
     )
+    soaked = info.get("soak")
+    if soaked:
+        lines.append(
+            f"  soak: {soaked['connections']} keep-alive connections, {soaked['seconds']} s, "
+            "GET and POST of items and app rows in turn: "
+            f"{soaked['rps']:.0f} req/s, p99 {soaked['p99_ms']:.1f} ms, "
+            f"{soaked['errors']} error(s), highest RSS {soaked['rss_max_mb']:.0f} MB "
+            f"({soaked['rss_samples']} samples)"
+            + (f"; first error: {soaked['sample']}" if soaked["sample"] else "")
+        )
     return "\n".join(lines)
 
 
 def figures(args, cells: dict, info: dict) -> dict:
     return {
         "bench": "browse",
-        "ok": not info["problems"] and not any(c.errors for c in cells.values()),
+        "ok": not info["problems"]
+        and not any(c.errors for c in cells.values())
+        and not (info.get("soak") or {}).get("errors"),
         **info,
         "connections": args.connections,
         "cells": [
@@ -434,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--wrk", default=which("wrk") or "wrk")
     parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--soak-seconds", type=int, default=30, help="0: no soak (30)")
+    parser.add_argument("--soak-connections", type=int, default=100)
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results/")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH")
     args = parser.parse_args(argv)
@@ -457,6 +568,11 @@ def main(argv: list[str] | None = None) -> int:
             paths = {"service": service_paths(ids), "datasette": datasette_paths(ids)}
             cells = measure(args, work, {"service": service, "datasette": datasette}, paths)
             rss = {"service": rss_mb(service.proc.pid), "datasette": rss_mb(datasette.proc.pid)}
+            datasette.stop()
+            soaked = None
+            if args.soak_seconds and args.generator == "wrk":
+                print(f"bench-browse: soak, {args.soak_connections} connections", flush=True)
+                soaked = soak(args, work, service, ids)
         finally:
             service.stop()
             datasette.stop()
@@ -468,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         "load": (load_before, os.getloadavg()[0]),
         "problems": problems,
         "rss": rss,
+        "soak": soaked,
     }
     text = render(args, cells, info)
     print()
