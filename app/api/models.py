@@ -14,7 +14,7 @@ from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db
 from app.http import respond
-from services.appdb import models, rows, store
+from app.lazy import LazyModule
 from services.appdb.definition import ModelIn, Name
 from services.db.dal import close_dal
 from services.schemas import (
@@ -28,6 +28,9 @@ from services.schemas import (
 )
 
 bp = blueprint("models")
+models = LazyModule("services.appdb.models")
+rows = LazyModule("services.appdb.rows")
+store = LazyModule("services.appdb.store")
 
 _OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
 _PAGE = {
