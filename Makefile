@@ -53,9 +53,9 @@ generate-client: $(STAMP) ## Write $(CLIENT_DIR)/openapi.json and, where Node is
 		npx --yes $(OPENAPI_TS) -i $(CLIENT_DIR)/openapi.json -o $(CLIENT_DIR)/src; \
 	else echo "npx not found: wrote $(CLIENT_DIR)/openapi.json only"; fi
 
-sidecar: $(STAMP) ## Build the one-file sidecar executable dist/local-data-service-<target triple> (PyInstaller)
+sidecar: $(STAMP) ## Build the sidecar: dist/local-data-service-<target triple>/, one executable of that name inside (PyInstaller one-dir)
 	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build sidecar.spec
-	@ls -l dist/local-data-service-*
+	@ls -l dist/local-data-service-*/local-data-service-*
 
 bench-core: $(STAMP) ## Benchmark PyDAL batch inserts against raw sqlite3, and one parity run
 	$(PY) -m bench.bench_core
