@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 from services.db.dal import close_dal, open_dal
 from services.db.urls import DatabaseTarget
 
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 RECORD_FILE = "schema-check.json"
 # The frozen executable has no sources to hash: sidecar.spec bundles their hash in this file.
@@ -130,7 +132,10 @@ def fast_revision(data_dir: Path, target: DatabaseTarget) -> str | None:
         return None
     if target.sqlite_path is not None and not target.sqlite_path.is_file():
         return None  # PyDAL would create an empty file; the full path migrates from empty
-    db = open_dal(target, define=False)
+    try:
+        db = open_dal(target, define=False)
+    except Exception:  # noqa: BLE001 - the full check meets the same error and reports it
+        return None
     try:
         if live_fingerprint(db) != record.get("schema"):
             return None
@@ -163,10 +168,18 @@ def record(data_dir: Path, target: DatabaseTarget, revision: str) -> None:
     }
     path = data_dir / RECORD_FILE
     partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(partial, path)
+    try:
+        partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        # Only the next start's speed depends on it (a full disk, say): it checks fully again.
+        log.warning("could not record the schema check in %s: %s", path, exc)
+        forget(data_dir)
 
 
 def forget(data_dir: Path) -> None:
     """Drop the record, so the next start runs the full check."""
-    (data_dir / RECORD_FILE).unlink(missing_ok=True)
+    try:
+        (data_dir / RECORD_FILE).unlink(missing_ok=True)
+    except OSError as exc:  # a stale record still only matches the state it was made for
+        log.warning("could not remove %s: %s", data_dir / RECORD_FILE, exc)

@@ -105,6 +105,14 @@ def test_a_changed_revision_or_changed_code_falls_back_to_the_full_check(migrate
     assert fingerprint.fast_revision(tmp_path, migrated_target) is None
 
 
+def test_a_record_that_cannot_be_written_never_stops_a_start(tmp_path):
+    settings = load_settings(environ={"DATA_DIR": str(tmp_path)})
+    (tmp_path / fingerprint.RECORD_FILE).mkdir()  # where the record goes, a folder instead
+    head = prepare_database(settings)
+    assert fingerprint.fast_revision(tmp_path, settings.database) is None
+    assert prepare_database(settings) == head
+
+
 def test_the_fast_path_imports_neither_sqlalchemy_nor_alembic(tmp_path):
     # The sidecar's case: the SQLite file in the data dir (a DATABASE_URL is parsed by
     # SQLAlchemy's URL parser, so a server database start still imports SQLAlchemy).
