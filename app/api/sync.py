@@ -13,14 +13,14 @@ from app.lazy import LazyModule
 from services.sync.schemas import SyncRequest, SyncResponse
 
 bp = blueprint("sync")
-service = LazyModule("services.sync.service")
+sync_scopes = LazyModule("services.sync_scopes")
 
 
 @bp.post("", responses={200: SyncResponse, **errors(400, 409, *PROTECTED, *BODY)})
 def sync(body: SyncRequest):
     """Apply a batch of offline operations in one transaction; return the changes since it."""
     user = current_user()
-    result = service.sync(
+    result = sync_scopes.sync(
         db=get_db(),
         settings=current_app.config["SETTINGS"],
         user_id=user.id,
