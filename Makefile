@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade downgrade-to-empty openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk chromium lint coverage clean console-test
+.PHONY: help install run test parity migrate downgrade downgrade-to-empty openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench-browse bench wrk chromium lint coverage clean console-test
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -62,9 +62,9 @@ generate-client: $(STAMP) ## Write $(CLIENT_DIR)/openapi.json and, where Node is
 		npx --yes $(OPENAPI_TS) -i $(CLIENT_DIR)/openapi.json -o $(CLIENT_DIR)/src; \
 	else echo "npx not found: wrote $(CLIENT_DIR)/openapi.json only"; fi
 
-sidecar: $(STAMP) ## Build the one-file sidecar executable dist/local-data-service-<target triple> (PyInstaller)
+sidecar: $(STAMP) ## Build the sidecar: dist/local-data-service-<target triple>/, one executable of that name inside (PyInstaller one-dir)
 	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build sidecar.spec
-	@ls -l dist/local-data-service-*
+	@ls -l dist/local-data-service-*/local-data-service-*
 
 bench-core: $(STAMP) ## Benchmark PyDAL batch inserts against raw sqlite3, and one parity run
 	$(PY) -m bench.bench_core
@@ -109,6 +109,9 @@ bench-seed: $(STAMP) ## Benchmark python -m app seed: 100,000 linked rows over 5
 
 bench-sync: $(STAMP) ## Benchmark POST /api/v1/sync: ops/s in batches of 1,000 and catching up 100,000 changes, vs raw sqlite3
 	$(PY) -m bench.bench_sync $(BENCH_SYNC_ARGS)
+
+bench-browse: $(BENCH_STAMP) wrk ## Benchmark browsing an app database (100,000 rows/entity) against Datasette on the same file, then 100 mixed connections
+	$(PY) -m bench.bench_browse $(BENCH_BROWSE_ARGS)
 
 bench: $(BENCH_STAMP) wrk ## Run every benchmark, print one table (service, peer, ceiling, ratios, targets) and chart; BENCH_QUICK=1 for a smoke run
 	BENCH_QUICK=$(BENCH_QUICK) $(PY) -m bench.bench_all $(BENCH_ARGS)
