@@ -1,7 +1,7 @@
 """Benchmark browsing an app database: this service against Datasette on the same SQLite file.
 
 ``python -m bench.bench_browse`` (part of ``make bench``) makes a data dir with the example
-model of shared/PRODUCT.md ("shop-demo": customer, product, purchase), seeds it with the CLI
+model of docs/model-definitions.md ("shop-demo": customer, product, purchase), seeds it with the CLI
 (``python -m app seed --count N``, 100,000 rows per entity by default), copies the app database
 file with SQLite's backup API, and serves the original with ``python -m app serve`` and the copy
 with Datasette (its JSON API, ``_shape=objects``, facets and suggestions off). Then, for each
@@ -57,7 +57,7 @@ ROW_IDS = 1000
 SEED = 42
 READY_TIMEOUT_S = 120.0
 SCRUBBED_ENV = ("DATA_DIR", "DATABASE_URL", "DATABASE_NAME", "HOST", "PORT", "AUTH_REQUIRED")
-# shared/PRODUCT.md's example model, as other programs send it.
+# The example model of docs/model-definitions.md, as other programs send it.
 EXAMPLE_MODEL = {
     "id": MODEL_ID,
     "name": "Shop demo",
