@@ -1,8 +1,9 @@
 """Request and response models (pydantic v2): one source for validation and the OpenAPI document.
 
 Names follow the seed design (the FastAPI full-stack template): *Base, *Create, *Update,
-*UpdateMe, *Public and *sPublic. Every input model forbids unknown fields, so read-only fields
-(id, owner_id, hashed_password, is_superuser for non-superusers) can never be set by a client.
+*UpdateMe, *Public and *sPublic. Input models of our own contracts forbid unknown fields; those
+of the template's endpoints ignore them (TemplateBody). Either way read-only fields (id,
+owner_id, hashed_password, is_superuser for non-superusers) can never be set by a client.
 """
 
 from __future__ import annotations
@@ -103,6 +104,18 @@ class Body(Input):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class TemplateBody(Body):
+    """Base for bodies of the template's endpoints (login, users, items): unknown fields ignored.
+
+    The template's frontend sends more than these models hold (``confirm_password`` on its
+    Add-user and Change-password forms) and the template's own models ignore it. Ignored means
+    never applied: a field a caller may not set (``is_superuser`` on /users/me, ids, owners,
+    timestamps) is simply not a field of the model it sends.
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
 class Message(BaseModel):
     """A plain message."""
 
@@ -148,7 +161,7 @@ class LoginForm(Input):
     password: _text(0, 128)  # type: ignore[valid-type]
 
 
-class UpdatePassword(Body):
+class UpdatePassword(TemplateBody):
     """Own password change."""
 
     current_password: Password
@@ -167,13 +180,13 @@ class UserBase(BaseModel):
     full_name: Name | None = None
 
 
-class UserCreate(Body, UserBase):
+class UserCreate(TemplateBody, UserBase):
     """A superuser creating an account."""
 
     password: Password
 
 
-class UserRegister(Body):
+class UserRegister(TemplateBody):
     """Self sign-up."""
 
     email: Email
@@ -181,7 +194,7 @@ class UserRegister(Body):
     full_name: Name | None = None
 
 
-class UserUpdate(Body):
+class UserUpdate(TemplateBody):
     """A superuser changing an account."""
 
     email: Email | None = None
@@ -191,7 +204,7 @@ class UserUpdate(Body):
     password: Password | None = None
 
 
-class UserUpdateMe(Body):
+class UserUpdateMe(TemplateBody):
     """A user changing their own account."""
 
     full_name: Name | None = None
@@ -223,11 +236,11 @@ class ItemBase(BaseModel):
     description: Name | None = None
 
 
-class ItemCreate(Body, ItemBase):
+class ItemCreate(TemplateBody, ItemBase):
     """A new item."""
 
 
-class ItemUpdate(Body):
+class ItemUpdate(TemplateBody):
     """Changes to an item."""
 
     title: Title | None = None
