@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk lint clean
+.PHONY: help install run test ts-deps parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk lint clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -31,8 +31,15 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite)
 	$(PY) -m app serve --data-dir $(DATA_DIR)
 
-test: $(STAMP) ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
+test: $(STAMP) ts-deps ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+TS_DIR := tests/ts
+ts-deps: ## Install the TypeScript client check's pinned npm packages (tests/ts) where Node is present
+	@if command -v npm >/dev/null 2>&1; then \
+		if [ ! $(TS_DIR)/node_modules/.package-lock.json -nt $(TS_DIR)/package-lock.json ]; then \
+			npm ci --prefix $(TS_DIR) --no-audit --no-fund; fi; \
+	else echo "npm not found: the TypeScript client type-check will be skipped"; fi
 
 parity: $(STAMP) ## Check models, migrations, database and PyDAL tables agree (DATA_DIR or DATABASE_URL)
 	$(PY) -m app parity --data-dir $(DATA_DIR)

@@ -128,8 +128,8 @@ class ErrorDetail(BaseModel):
     detail: str
 
 
-class ValidationErrorItem(BaseModel):
-    """One validation problem, located like FastAPI's."""
+class ValidationError(BaseModel):
+    """One validation problem, located like FastAPI's (and named like it in the document)."""
 
     loc: list[str | int]
     msg: str
@@ -139,7 +139,7 @@ class ValidationErrorItem(BaseModel):
 class HTTPValidationError(BaseModel):
     """A 422 answer."""
 
-    detail: list[ValidationErrorItem]
+    detail: list[ValidationError]
 
 
 # ----------------------------------------------------------------------------- auth
@@ -153,12 +153,18 @@ class Token(BaseModel):
 
 
 class LoginForm(Input):
-    """OAuth2 password form fields."""
+    """OAuth2 password form fields, as FastAPI's OAuth2PasswordRequestForm declares them."""
 
-    model_config = ConfigDict(extra="ignore")  # OAuth2 clients send grant_type, scope, ...
+    # Named as FastAPI names the form of login_access_token: the template's frontend imports
+    # this type by name from its generated client.
+    model_config = ConfigDict(extra="ignore", title="Body_login_login_access_token")
 
+    grant_type: Annotated[str, Field(pattern="^password$")] | None = None
     username: _text(0, 255)  # type: ignore[valid-type]
     password: _text(0, 128)  # type: ignore[valid-type]
+    scope: _text(0, 1000) = ""  # type: ignore[valid-type]
+    client_id: _text(0, 255) | None = None  # type: ignore[valid-type]
+    client_secret: _text(0, 255) | None = None  # type: ignore[valid-type]
 
 
 class UpdatePassword(TemplateBody):

@@ -37,6 +37,25 @@ def blueprint(name: str, *, secured: bool = True) -> APIBlueprint:
     )
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+class ServiceOpenAPI(OpenAPI):
+    """flask-openapi3's app, documenting forms as the template's backend does."""
+
+    def generate_spec_json(self) -> None:
+        """Build the document; form bodies are declared url-encoded, not multipart."""
+        super().generate_spec_json()
+        # flask-openapi3 declares every form multipart/form-data; the template's login form
+        # (and its generated client, which the frontend calls) is url-encoded. The service
+        # reads both.
+        for item in self.spec_json["paths"].values():
+            for operation in item.values():
+                content = (operation.get("requestBody") or {}).get("content", {})
+                if "multipart/form-data" in content:
+                    content[FORM] = content.pop("multipart/form-data")
+
+
 def register_blueprints(app: OpenAPI) -> None:
     """Mount every resource's blueprint and serve the OpenAPI document."""
     from app.api import items, login, models, sync, users, utils

@@ -17,6 +17,7 @@ from services.errors import Invalid
 from services.schemas import Message, Token, UserPublic  # noqa: F401
 
 bp = blueprint("login", secured=False)
+_TEXT_FIELDS = ("grant_type", "username", "password", "scope", "client_id", "client_secret")
 
 
 # flask-openapi3 JSON-decodes every form value, so a password such as ``12345678``, ``true`` or
@@ -30,7 +31,7 @@ class LoginForm(schemas.LoginForm):
     def _as_sent(cls, data: Any) -> Any:
         if isinstance(data, dict):
             sent = request.form
-            data = {**data, **{k: sent[k] for k in ("username", "password") if k in sent}}
+            data = {**data, **{k: sent[k] for k in _TEXT_FIELDS if k in sent}}
         return data
 
 

@@ -146,3 +146,23 @@ def test_fields_a_caller_may_not_set_are_ignored_and_never_applied(make_client):
 
 def test_the_superuser_login_is_case_insensitive(client):
     assert login(client, SUPERUSER.upper(), SUPERUSER_PASSWORD)
+
+
+def test_login_takes_the_oauth2_form_url_encoded_with_its_optional_fields(client):
+    form = {
+        "grant_type": "password",
+        "username": SUPERUSER,
+        "password": SUPERUSER_PASSWORD,
+        "scope": "",
+        "client_id": "frontend",
+        "client_secret": "",
+    }
+    response = client.post(
+        f"{API}/login/access-token",
+        data=form,
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["token_type"] == "bearer"
+    wrong = client.post(f"{API}/login/access-token", data={**form, "grant_type": "implicit"})
+    assert wrong.status_code == 422
