@@ -293,16 +293,19 @@ class ItemIdPath(BaseModel):
 
 
 class Status(BaseModel):
-    """The service's own report."""
+    """The service's own report; where it keeps what, only for superusers."""
 
     version: str
     schema_revision: str | None
-    database: str
-    data_dir: str
+    healthy: bool
     auth_required: bool
     uptime_seconds: float
-    schema_in_parity: bool
-    parity_findings: list[str]
+    # Superusers only (None for others): the data directory, the database kind and the parity
+    # findings tell an attacker where to look.
+    database: str | None = None
+    data_dir: str | None = None
+    schema_in_parity: bool | None = None
+    parity_findings: list[str] | None = None
 
 
 class AppModelPublic(BaseModel):
