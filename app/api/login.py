@@ -12,7 +12,7 @@ from app.api import BEARER, BODY, PROTECTED, blueprint, errors
 from app.auth import current_token, current_user, issue_token
 from app.db import get_db
 from app.http import respond
-from services import schemas, users
+from services import schemas, throttle, users
 from services.errors import Invalid
 from services.schemas import Message, Token, UserPublic  # noqa: F401
 
@@ -35,12 +35,18 @@ class LoginForm(schemas.LoginForm):
         return data
 
 
-@bp.post("/access-token", responses={200: Token, **errors(400, *BODY)})
+@bp.post("/access-token", responses={200: Token, **errors(400, 429, *BODY)})
 def login_access_token(form: LoginForm):
-    """OAuth2 password login: a bearer token for the user."""
-    user = users.authenticate(db=get_db(), email=form.username, password=form.password)
-    if user is None:
-        raise Invalid("Incorrect email or password")
+    """OAuth2 password login: a bearer token for the user (429 after repeated failures)."""
+    from flask import current_app
+
+    user = throttle.login(
+        db=get_db(),
+        email=form.username,
+        password=form.password,
+        client=request.remote_addr,
+        local_superuser=current_app.config["SETTINGS"].first_superuser,
+    )
     if not user.is_active:
         raise Invalid("Inactive user")
     return respond(Token(access_token=issue_token(user)))
