@@ -164,23 +164,16 @@ def cmd_create_superuser(settings: Settings, email: str, password_env: str) -> i
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Seed one model's app database with a progress bar (stderr), in bounded memory."""
-    from tqdm import tqdm
-
-    from services.appdb import models, seed, store
+    from services.appdb import catalog, seed, store
     from services.db.dal import close_dal, open_dal
 
     db = open_dal(settings.database)
     try:
-        row = models.get_model(db=db, model_id=args.model_id, owner_id=None)
-        app_db = models.app_database(settings=settings, row=row)
+        row = catalog.get_model(db=db, model_id=args.model_id, owner_id=None)
+        app_db = catalog.app_database(settings=settings, row=row)
         rows_db = store.open_rows_dal(app_db)
         try:
-            with tqdm(total=None, unit="row", file=sys.stderr, disable=None) as bar:
-
-                def progress(done: int, total: int) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
-
+            with seed.progress_bar(file=sys.stderr) as progress:
                 result = seed.seed(
                     db=rows_db,
                     definition=app_db.definition,
@@ -192,7 +185,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
                 )
         finally:
             close_dal(rows_db)
-        models.mark_seeded(db=db, model_id=args.model_id)
+        catalog.mark_seeded(db=db, model_id=args.model_id)
         db.commit()
     finally:
         close_dal(db)
@@ -203,7 +196,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 def _complete_interrupted_updates(app, settings: Settings) -> None:
     # A model change whose app database committed but whose main row did not (a crash between
     # the two commits) is finished before any request sees the model.
-    from services.appdb.models import complete_interrupted_updates
+    from services.appdb.catalog import complete_interrupted_updates
 
     db = app.extensions["dal"]
     try:

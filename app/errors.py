@@ -10,11 +10,11 @@ from flask import Flask, Response, json
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from services.errors import Conflict, Forbidden, Invalid, NotFound, Problems, ServiceError
 
 log = logging.getLogger(__name__)
 
-_STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, Invalid: 400}
+_STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, Invalid: 400, Problems: 409}
 # Where a validated model came from, by its class-name suffix (FastAPI's "loc" prefixes).
 _LOCATIONS = (("Query", "query"), ("Path", "path"), ("Header", "header"))
 
@@ -95,8 +95,7 @@ def _service_error(exc: ServiceError) -> Response:
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:  # services.throttle.Throttled
         return json_error(429, exc.detail, {"Retry-After": str(retry_after)})
-    problems = getattr(exc, "problems", None)
-    if problems and not isinstance(exc, Conflict):
+    if isinstance(exc, Problems) and not exc.conflict:
         # Located problems (a definition, a row, a filter) answer like a validation error.
         located = [
             {
@@ -105,7 +104,7 @@ def _service_error(exc: ServiceError) -> Response:
                 if p["loc"][:1] in (["body"], ["query"], ["path"])
                 else ["body", *p["loc"]],
             }
-            for p in problems
+            for p in exc.problems
         ]
         return json_error(422, validation_detail(located))
     status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)

@@ -23,7 +23,7 @@ from pydal import DAL
 from pydal.objects import Row
 
 from services import users
-from services.db.rows import is_integrity_error
+from services.db.statements import is_integrity_error
 from services.errors import Invalid, ServiceError
 from services.timeutil import utcnow
 

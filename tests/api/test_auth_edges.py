@@ -80,6 +80,6 @@ def test_the_database_refuses_a_case_variant_email_written_past_the_service(dal)
         dal.user.insert(email="TWIN@example.com", hashed_password=hash_password("x" * 8))
         dal.commit()
     dal.rollback()
-    from services.db.rows import is_integrity_error
+    from services.db.statements import is_integrity_error
 
     assert is_integrity_error(caught.value)
