@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade downgrade-to-empty openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench-browse bench wrk chromium lint coverage clean console-test
+.PHONY: help install run test ts-deps parity migrate downgrade downgrade-to-empty openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench-browse bench wrk chromium lint coverage clean console-test
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -33,8 +33,15 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite; DATA_DIR=... elsewhere)
 	$(PY) -m app serve $(DATA_ARG)
 
-test: $(STAMP) chromium ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
+test: $(STAMP) chromium ts-deps ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+TS_DIR := tests/ts
+ts-deps: ## Install the TypeScript client check's pinned npm packages (tests/ts) where Node is present
+	@if command -v npm >/dev/null 2>&1; then \
+		if [ ! $(TS_DIR)/node_modules/.package-lock.json -nt $(TS_DIR)/package-lock.json ]; then \
+			npm ci --prefix $(TS_DIR) --no-audit --no-fund; fi; \
+	else echo "npm not found: the TypeScript client type-check will be skipped"; fi
 
 parity: $(STAMP) ## Check models, migrations, database and PyDAL tables agree (DATA_DIR or DATABASE_URL)
 	$(PY) -m app parity $(DATA_ARG)

@@ -30,11 +30,10 @@ def create_app(settings: Settings | None = None, *, serve: bool = True) -> OpenA
     from flask_openapi3 import Info
 
     from app import auth, console, db, errors, guard, http, logs, metrics
-    from app.api import operation_id, register_blueprints
-    from app.apidoc import LazyDocOpenAPI
+    from app.api import ServiceOpenAPI, operation_id, register_blueprints
 
     settings = settings or load_settings()
-    app = LazyDocOpenAPI(
+    app = ServiceOpenAPI(
         __name__,
         info=Info(title="Local data service", version="1.0.0"),
         security_schemes=SECURITY_SCHEMES,

@@ -55,7 +55,14 @@ def test_document_keeps_the_template_operations(make_client):
     doc = make_client(auth_required=False).client.get(f"{API}/openapi.json").get_json()
     assert TEMPLATE_OPERATIONS <= _operations(doc)
     login = doc["paths"][f"{API}/login/access-token"]["post"]["requestBody"]["content"]
-    assert "application/x-www-form-urlencoded" in login or "multipart/form-data" in login
+    assert list(login) == ["application/x-www-form-urlencoded"]
+    assert login[list(login)[0]]["schema"]["$ref"].endswith("/Body_login_login_access_token")
+    schemas = doc["components"]["schemas"]
+    assert {"HTTPValidationError", "ValidationError"} <= set(schemas)
+    form = schemas["Body_login_login_access_token"]["properties"]
+    assert {"grant_type", "username", "password", "scope", "client_id", "client_secret"} == set(
+        form
+    )
 
 
 def test_documented_schemas_never_expose_the_password_hash(make_client):
