@@ -42,7 +42,7 @@ FORM = "application/x-www-form-urlencoded"
 
 
 class ServiceOpenAPI(LazyDocOpenAPI):
-    """flask-openapi3's app, documented on first read, forms declared as the template's backend does."""
+    """flask-openapi3's app: documented on first read, forms as the template's backend has them."""
 
     def generate_spec_json(self) -> None:
         """Build the document; form bodies are declared url-encoded, not multipart."""
