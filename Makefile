@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade downgrade-to-empty openapi generate-client rust-deps sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk chromium lint coverage clean console-test
+.PHONY: help install run test ts-deps parity migrate downgrade downgrade-to-empty openapi generate-client rust-deps sidecar bench-core bench-api bench-startup bench-seed bench-sync bench-browse bench wrk chromium lint coverage clean console-test
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -33,8 +33,15 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite; DATA_DIR=... elsewhere)
 	$(PY) -m app serve $(DATA_ARG)
 
-test: $(STAMP) chromium rust-deps ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
+test: $(STAMP) chromium ts-deps rust-deps ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+TS_DIR := tests/ts
+ts-deps: ## Install the TypeScript client check's pinned npm packages (tests/ts) where Node is present
+	@if command -v npm >/dev/null 2>&1; then \
+		if [ ! $(TS_DIR)/node_modules/.package-lock.json -nt $(TS_DIR)/package-lock.json ]; then \
+			npm ci --prefix $(TS_DIR) --no-audit --no-fund; fi; \
+	else echo "npm not found: the TypeScript client type-check will be skipped"; fi
 
 parity: $(STAMP) ## Check models, migrations, database and PyDAL tables agree (DATA_DIR or DATABASE_URL)
 	$(PY) -m app parity $(DATA_ARG)
@@ -73,9 +80,9 @@ rust-deps: ## Install the Debian Rust crates the generated Rust client builds ag
 	if [ "$$(id -u)" != 0 ]; then echo "Rust client build needs (as root): apt-get install -y$$missing"; exit 0; fi; \
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing
 
-sidecar: $(STAMP) ## Build the one-file sidecar executable dist/local-data-service-<target triple> (PyInstaller)
+sidecar: $(STAMP) ## Build the sidecar: dist/local-data-service-<target triple>/, one executable of that name inside (PyInstaller one-dir)
 	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build sidecar.spec
-	@ls -l dist/local-data-service-*
+	@ls -l dist/local-data-service-*/local-data-service-*
 
 bench-core: $(STAMP) ## Benchmark PyDAL batch inserts against raw sqlite3, and one parity run
 	$(PY) -m bench.bench_core
@@ -120,6 +127,9 @@ bench-seed: $(STAMP) ## Benchmark python -m app seed: 100,000 linked rows over 5
 
 bench-sync: $(STAMP) ## Benchmark POST /api/v1/sync: ops/s in batches of 1,000 and catching up 100,000 changes, vs raw sqlite3
 	$(PY) -m bench.bench_sync $(BENCH_SYNC_ARGS)
+
+bench-browse: $(BENCH_STAMP) wrk ## Benchmark browsing an app database (100,000 rows/entity) against Datasette on the same file, then 100 mixed connections
+	$(PY) -m bench.bench_browse $(BENCH_BROWSE_ARGS)
 
 bench: $(BENCH_STAMP) wrk ## Run every benchmark, print one table (service, peer, ceiling, ratios, targets) and chart; BENCH_QUICK=1 for a smoke run
 	BENCH_QUICK=$(BENCH_QUICK) $(PY) -m bench.bench_all $(BENCH_ARGS)

@@ -89,7 +89,8 @@ def _token_is_revoked(header: dict, data: dict) -> bool:
     if user is None or not user.is_active:
         g._token_refusal = "Could not validate credentials" if user is None else "Inactive user"
         return True
-    return data["gen"] != user.token_generation or users.token_is_revoked(db=db, jti=data["jti"])
+    current = users.token_is_current(user=user, generation=data["gen"], jti=data["jti"])
+    return not current or users.token_is_revoked(db=db, jti=data["jti"])
 
 
 def _refusal() -> str:

@@ -207,10 +207,12 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 def _complete_interrupted_updates(app, settings: Settings) -> None:
     # A model change whose app database committed but whose main row did not (a crash between
     # the two commits) is finished before any request sees the model.
-    from services.appdb.catalog import complete_interrupted_updates
-
     db = app.extensions["dal"]
     try:
+        if db(db.app_model).isempty():
+            return  # nothing to finish: leave the app-database code (and SQLAlchemy) unloaded
+        from services.appdb.catalog import complete_interrupted_updates
+
         if complete_interrupted_updates(db=db, settings=settings):
             db.commit()
     finally:

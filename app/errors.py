@@ -92,6 +92,9 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _service_error(exc: ServiceError) -> Response:
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:  # services.throttle.Throttled
+        return json_error(429, exc.detail, {"Retry-After": str(retry_after)})
     if isinstance(exc, Problems) and not exc.conflict:
         # Located problems (a definition, a row, a filter) answer like a validation error.
         located = [

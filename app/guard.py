@@ -8,7 +8,7 @@ rebinding); the Origin check stops a page in the user's browser from sending wri
 from __future__ import annotations
 
 import hmac
-from fnmatch import fnmatchcase
+import re
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
@@ -42,10 +42,46 @@ def _host_allowed(host_header: str) -> bool:
     return hostname in allowed and (served is None or port == served)
 
 
+# scheme://host[:port] and nothing else (RFC 6454): no user info, path, query or fragment. The
+# host is a DNS name, an IPv4 address or a bracketed IPv6 address; a pattern's port may be '*'.
+_ORIGIN = re.compile(
+    r"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)"
+    r"(?::(?P<port>[0-9]{1,5}|\*))?"
+)
+_LOOPBACK_ORIGIN_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
+
+
+def _origin_parts(origin: str) -> tuple[str, str, str | None] | None:
+    match = _ORIGIN.fullmatch(origin.strip().lower())
+    if match is None:
+        return None
+    port = match["port"]
+    if port is not None and port != "*" and not 0 < int(port) < 65536:
+        return None
+    return match["scheme"], match["host"], port
+
+
+def _origin_matches(origin: tuple[str, str, str | None], pattern: tuple) -> bool:
+    scheme, host, port = origin
+    p_scheme, p_host, p_port = pattern
+    if scheme != p_scheme or port == "*":
+        return False
+    # The loopback names are one machine: [::1] is as local as 127.0.0.1 and localhost.
+    same_host = host == p_host or {host, p_host} <= _LOOPBACK_ORIGIN_HOSTS
+    return same_host and (p_port == "*" or port == p_port)
+
+
 def origin_allowed(origin: str) -> bool:
-    """True when ``origin`` matches the allow list (a '*' port matches any port)."""
+    """True when ``origin`` is one of the allowed origins: scheme, host and port compared
+    exactly after parsing (a pattern's '*' port matches any numeric port), never as a glob."""
+    parts = _origin_parts(origin)
+    if parts is None:
+        return False
     patterns = current_app.config["SETTINGS"].allowed_origins
-    return any(fnmatchcase(origin.lower(), pattern.lower()) for pattern in patterns)
+    return any(
+        (pattern := _origin_parts(p)) is not None and _origin_matches(parts, pattern)
+        for p in patterns
+    )
 
 
 def _guard():

@@ -24,7 +24,6 @@ from prometheus_client.utils import floatToGoString
 
 from app.auth import current_superuser
 from app.db import get_db
-from services.appdb import sizes
 
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 # A label's values must stay few: a client can send any method name, so others count as OTHER.
@@ -155,6 +154,9 @@ def _count(response: Response) -> Response:
 @bp.get("/metrics")
 def read_metrics():
     """The Prometheus text exposition of this process's figures."""
+    # On first scrape, not at start: app-database code brings SQLAlchemy (see app/lazy.py).
+    from services.appdb import sizes
+
     current_superuser()
     metrics: Metrics = current_app.extensions["metrics"]
     settings = current_app.config["SETTINGS"]

@@ -20,6 +20,15 @@ log = logging.getLogger("app.serve")
 DRAIN_SECONDS = 4.0
 PARENT_POLL_SECONDS = 0.5
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# waitress's defaults (100 connections, 120 s idle timeout) let ~100 idle sockets, opened with
+# no credentials, stop every other request until they timed out, and 100 is exactly the load
+# the service must hold (issue 17). Many more connections are
+# allowed (poll, not select, has no 1024 limit), idle ones are closed sooner, and when the
+# limit nears, the longest-idle connections with no request in flight are closed to make room.
+CONNECTION_LIMIT = 1000
+CHANNEL_TIMEOUT = 30
+CLEANUP_INTERVAL = 10
+EVICT_HEADROOM = 50
 
 
 def watch_parent(pid: int, stop: threading.Event, on_death) -> threading.Thread:
@@ -95,6 +104,30 @@ class QuietChannel(HTTPChannel):
         return super().writable()
 
 
+def raise_open_files_limit(wanted: int) -> None:
+    """Raise the soft limit of open files towards ``wanted`` (every connection holds one)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def evict_idle(server) -> int:
+    """Close the longest-idle connections without a request in flight, when near the limit."""
+    channels = server.active_channels
+    excess = len(channels) - (server.adj.connection_limit - EVICT_HEADROOM)
+    if excess <= 0:
+        return 0
+    # A half-sent request (a slow client) is not in flight: it has taken no worker yet.
+    idle = [c for c in list(channels.values()) if not c.requests and not c.total_outbufs_len]
+    idle.sort(key=lambda c: c.last_activity)
+    for channel in idle[:excess]:
+        channel.handle_close()
+    return min(excess, len(idle))
+
+
 def serve(
     app,
     settings: Settings,
@@ -105,6 +138,7 @@ def serve(
     stop_on_stdin: bool = False,
 ) -> None:
     """Listen, print the ready line, and serve until asked to stop; then drain and return."""
+    raise_open_files_limit(CONNECTION_LIMIT + 256)
     server = create_server(
         app,
         host=settings.host,
@@ -112,6 +146,9 @@ def serve(
         threads=threads,
         ident="local-data-service",
         clear_untrusted_proxy_headers=True,
+        connection_limit=CONNECTION_LIMIT,
+        channel_timeout=CHANNEL_TIMEOUT,
+        cleanup_interval=CLEANUP_INTERVAL,
     )
     server.channel_class = QuietChannel
     port = int(server.effective_port)
@@ -154,6 +191,7 @@ def serve(
 
     loop_timeout = server.adj.asyncore_loop_timeout
     while not stop.is_set():
+        evict_idle(server)
         wasyncore.loop(timeout=loop_timeout, map=server._map, use_poll=True, count=1)
     _drain(server)
 

@@ -1,8 +1,9 @@
 """Request and response models (pydantic v2): one source for validation and the OpenAPI document.
 
 Names follow the FastAPI full-stack template's backend: *Base, *Create, *Update,
-*UpdateMe, *Public and *sPublic. Every input model forbids unknown fields, so read-only fields
-(id, owner_id, hashed_password, is_superuser for non-superusers) can never be set by a client.
+*UpdateMe, *Public and *sPublic. Input models of our own contracts forbid unknown fields; those
+of the template's endpoints ignore them (TemplateBody). Either way read-only fields (id,
+owner_id, hashed_password, is_superuser for non-superusers) can never be set by a client.
 """
 
 from __future__ import annotations
@@ -104,6 +105,18 @@ class Body(Input):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class TemplateBody(Body):
+    """Base for bodies of the template's endpoints (login, users, items): unknown fields ignored.
+
+    The template's frontend sends more than these models hold (``confirm_password`` on its
+    Add-user and Change-password forms) and the template's own models ignore it. Ignored means
+    never applied: a field a caller may not set (``is_superuser`` on /users/me, ids, owners,
+    timestamps) is simply not a field of the model it sends.
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
 class Message(BaseModel):
     """A plain message."""
 
@@ -116,8 +129,8 @@ class ErrorDetail(BaseModel):
     detail: str
 
 
-class ValidationErrorItem(BaseModel):
-    """One validation problem, located like FastAPI's."""
+class ValidationError(BaseModel):
+    """One validation problem, located like FastAPI's (and named like it in the document)."""
 
     loc: list[str | int]
     msg: str
@@ -127,7 +140,7 @@ class ValidationErrorItem(BaseModel):
 class HTTPValidationError(BaseModel):
     """A 422 answer."""
 
-    detail: list[ValidationErrorItem]
+    detail: list[ValidationError]
 
 
 # ----------------------------------------------------------------------------- auth
@@ -141,15 +154,21 @@ class Token(BaseModel):
 
 
 class LoginForm(Input):
-    """OAuth2 password form fields."""
+    """OAuth2 password form fields, as FastAPI's OAuth2PasswordRequestForm declares them."""
 
-    model_config = ConfigDict(extra="ignore")  # OAuth2 clients send grant_type, scope, ...
+    # Named as FastAPI names the form of login_access_token: the template's frontend imports
+    # this type by name from its generated client.
+    model_config = ConfigDict(extra="ignore", title="Body_login_login_access_token")
 
+    grant_type: Annotated[str, Field(pattern="^password$")] | None = None
     username: _text(0, 255)  # type: ignore[valid-type]
     password: _text(0, 128)  # type: ignore[valid-type]
+    scope: _text(0, 1000) = ""  # type: ignore[valid-type]
+    client_id: _text(0, 255) | None = None  # type: ignore[valid-type]
+    client_secret: _text(0, 255) | None = None  # type: ignore[valid-type]
 
 
-class UpdatePassword(Body):
+class UpdatePassword(TemplateBody):
     """Own password change."""
 
     current_password: Password
@@ -168,13 +187,13 @@ class UserBase(BaseModel):
     full_name: Name | None = None
 
 
-class UserCreate(Body, UserBase):
+class UserCreate(TemplateBody, UserBase):
     """A superuser creating an account."""
 
     password: Password
 
 
-class UserRegister(Body):
+class UserRegister(TemplateBody):
     """Self sign-up."""
 
     email: Email
@@ -182,7 +201,7 @@ class UserRegister(Body):
     full_name: Name | None = None
 
 
-class UserUpdate(Body):
+class UserUpdate(TemplateBody):
     """A superuser changing an account."""
 
     email: Email | None = None
@@ -192,7 +211,7 @@ class UserUpdate(Body):
     password: Password | None = None
 
 
-class UserUpdateMe(Body):
+class UserUpdateMe(TemplateBody):
     """A user changing their own account."""
 
     full_name: Name | None = None
@@ -224,11 +243,11 @@ class ItemBase(BaseModel):
     description: Name | None = None
 
 
-class ItemCreate(Body, ItemBase):
+class ItemCreate(TemplateBody, ItemBase):
     """A new item."""
 
 
-class ItemUpdate(Body):
+class ItemUpdate(TemplateBody):
     """Changes to an item."""
 
     title: Title | None = None
@@ -275,13 +294,16 @@ class ItemIdPath(BaseModel):
 
 
 class Status(BaseModel):
-    """The service's own report."""
+    """The service's own report; where it keeps what, only for superusers."""
 
     version: str
     schema_revision: str | None
-    database: str
-    data_dir: str
+    healthy: bool
     auth_required: bool
     uptime_seconds: float
-    schema_in_parity: bool
-    parity_findings: list[str]
+    # Superusers only (None for others): the data directory, the database kind and the parity
+    # findings tell an attacker where to look.
+    database: str | None = None
+    data_dir: str | None = None
+    schema_in_parity: bool | None = None
+    parity_findings: list[str] | None = None

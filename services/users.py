@@ -19,7 +19,7 @@ from services.schemas import UserCreate, UserPublic, UserRegister, UsersPublic
 from services.timeutil import utcnow
 
 PUBLIC_FIELDS = ("id", "email", "is_active", "is_superuser", "full_name", "created_at")
-AUTH_FIELDS = (*PUBLIC_FIELDS, "hashed_password", "token_generation")
+AUTH_FIELDS = (*PUBLIC_FIELDS, "hashed_password", "token_generation", "kept_token")
 EMAIL_TAKEN = "The user with this email already exists in the system."
 
 
@@ -43,9 +43,18 @@ def get_user(*, db: DAL, user_id: uuid.UUID | str, auth: bool = False) -> Row | 
     return rows.first()
 
 
+def email_keys(email: str) -> list[str]:
+    """The forms user.email_key (the database's lower(email)) may take for ``email``."""
+    # SQLite's lower() folds ASCII letters only, PostgreSQL's and MariaDB's fold all of them:
+    # look for both spellings so an address with non-ASCII capitals is found on every backend.
+    ascii_only = "".join(c.lower() if c.isascii() else c for c in email)
+    return sorted({email.lower(), ascii_only})
+
+
 def get_user_by_email(*, db: DAL, email: str) -> Row | None:
-    """One user by email, with the fields authentication needs."""
-    return db(db.user.email == email).select(*_fields(db, AUTH_FIELDS)).first()
+    """One user by email, ignoring case, with the fields authentication needs."""
+    query = db.user.email_key.belongs(email_keys(email))
+    return db(query).select(*_fields(db, AUTH_FIELDS)).first()
 
 
 def list_users(*, db: DAL, skip: int, limit: int) -> tuple[list[Row], int]:
@@ -63,23 +72,28 @@ def _insert(db: DAL, values: dict[str, Any]) -> uuid.UUID:
     try:
         return db.user.insert(**values)["id"]
     except Exception as exc:
-        if is_integrity_error(exc):
-            raise Conflict(EMAIL_TAKEN) from None
+        if is_integrity_error(exc):  # the same email, in any case, was taken meanwhile
+            raise Invalid(EMAIL_TAKEN) from None
         raise
 
 
 def create_user(*, db: DAL, user_create: UserCreate | UserRegister) -> Row:
-    """Create an account; the email must be free."""
+    """Create an account; the email, ignoring case, must be free (a 400, as in the template)."""
     if get_user_by_email(db=db, email=user_create.email) is not None:
-        raise Conflict(EMAIL_TAKEN)
+        raise Invalid(EMAIL_TAKEN)
     values = user_create.model_dump(exclude={"password"})
     values["hashed_password"] = security.hash_password(user_create.password)
     user_id = _insert(db, values)
     return get_user(db=db, user_id=user_id)
 
 
-def update_user(*, db: DAL, user_id: uuid.UUID, changes: dict[str, Any]) -> Row:
-    """Apply ``changes`` (already validated); a new password revokes the user's tokens."""
+def update_user(
+    *, db: DAL, user_id: uuid.UUID, changes: dict[str, Any], keep_token: str | None = None
+) -> Row:
+    """Apply ``changes`` (already validated); a new password revokes the user's tokens.
+
+    ``keep_token`` (a token id) is the one token that survives a new password.
+    """
     if get_user(db=db, user_id=user_id) is None:
         raise NotFound("The user with this id does not exist in the system")
     values = dict(changes)
@@ -91,6 +105,7 @@ def update_user(*, db: DAL, user_id: uuid.UUID, changes: dict[str, Any]) -> Row:
     if password is not None:
         values["hashed_password"] = security.hash_password(password)
         values["token_generation"] = db.user.token_generation + 1
+        values["kept_token"] = keep_token
     if values:
         try:
             db(db.user.id == user_id).update(**values)
@@ -101,8 +116,13 @@ def update_user(*, db: DAL, user_id: uuid.UUID, changes: dict[str, Any]) -> Row:
     return get_user(db=db, user_id=user_id)
 
 
-def change_password(*, db: DAL, user_id: uuid.UUID, current: str, new: str) -> None:
-    """Change one's own password after checking the current one; old tokens are revoked."""
+def change_password(
+    *, db: DAL, user_id: uuid.UUID, current: str, new: str, keep_token: str | None = None
+) -> None:
+    """Change one's own password after checking the current one.
+
+    Every token of the user is revoked except ``keep_token``, the one that made the change.
+    """
     user = get_user(db=db, user_id=user_id, auth=True)
     if user is None:
         raise NotFound("User not found")
@@ -110,7 +130,7 @@ def change_password(*, db: DAL, user_id: uuid.UUID, current: str, new: str) -> N
         raise Invalid("Incorrect password")
     if current == new:
         raise Invalid("New password cannot be the same as the current one")
-    update_user(db=db, user_id=user_id, changes={"password": new})
+    update_user(db=db, user_id=user_id, changes={"password": new}, keep_token=keep_token)
 
 
 def delete_user(*, db: DAL, user_id: uuid.UUID, acting_user_id: uuid.UUID) -> None:
@@ -164,6 +184,11 @@ def revoke_token(*, db: DAL, jti: str, user_id: uuid.UUID, expires_at: datetime)
     db(db.revoked_token.expires_at < utcnow()).delete()
     if db(db.revoked_token.jti == jti).isempty():
         db.revoked_token.insert(jti=jti, user_id=user_id, expires_at=expires_at)
+
+
+def token_is_current(*, user: Row, generation: int, jti: str) -> bool:
+    """True when a token of ``generation`` still stands for ``user`` after password changes."""
+    return generation == user.token_generation or jti == user.kept_token
 
 
 def token_is_revoked(*, db: DAL, jti: str) -> bool:

@@ -12,11 +12,12 @@ from app.api import BEARER, BODY, PROTECTED, blueprint, errors
 from app.auth import current_token, current_user, issue_token
 from app.db import get_db
 from app.http import respond
-from services import schemas, users
+from services import schemas, throttle, users
 from services.errors import Invalid
 from services.schemas import Message, Token, UserPublic  # noqa: F401
 
 bp = blueprint("login", secured=False)
+_TEXT_FIELDS = ("grant_type", "username", "password", "scope", "client_id", "client_secret")
 
 
 # flask-openapi3 JSON-decodes every form value, so a password such as ``12345678``, ``true`` or
@@ -30,16 +31,22 @@ class LoginForm(schemas.LoginForm):
     def _as_sent(cls, data: Any) -> Any:
         if isinstance(data, dict):
             sent = request.form
-            data = {**data, **{k: sent[k] for k in ("username", "password") if k in sent}}
+            data = {**data, **{k: sent[k] for k in _TEXT_FIELDS if k in sent}}
         return data
 
 
-@bp.post("/access-token", responses={200: Token, **errors(400, *BODY)})
+@bp.post("/access-token", responses={200: Token, **errors(400, 429, *BODY)})
 def login_access_token(form: LoginForm):
-    """OAuth2 password login: a bearer token for the user."""
-    user = users.authenticate(db=get_db(), email=form.username, password=form.password)
-    if user is None:
-        raise Invalid("Incorrect email or password")
+    """OAuth2 password login: a bearer token for the user (429 after repeated failures)."""
+    from flask import current_app
+
+    user = throttle.login(
+        db=get_db(),
+        email=form.username,
+        password=form.password,
+        client=request.remote_addr,
+        local_superuser=current_app.config["SETTINGS"].first_superuser,
+    )
     if not user.is_active:
         raise Invalid("Inactive user")
     return respond(Token(access_token=issue_token(user)))

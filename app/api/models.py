@@ -13,8 +13,8 @@ from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db
 from app.http import respond
-from services.appdb import catalog, contracts, rows, store, transfer
-from services.appdb import openapi as model_openapi
+from app.lazy import LazyModule
+from services.appdb import contracts
 from services.appdb.definition import ModelIn
 from services.appdb.schemas import (
     AppModelPublic,
@@ -33,6 +33,11 @@ from services.schemas import Message, PageQuery, Query, Title
 from services.timeutil import wire_time
 
 bp = blueprint("models")
+catalog = LazyModule("services.appdb.catalog")
+rows = LazyModule("services.appdb.rows")
+store = LazyModule("services.appdb.store")
+transfer = LazyModule("services.appdb.transfer")
+model_openapi = LazyModule("services.appdb.openapi")
 
 
 def _owner() -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.api import BEARER, BODY, PROTECTED, blueprint, errors
-from app.auth import current_superuser, current_user
+from app.auth import current_superuser, current_token, current_user
 from app.db import get_db
 from app.http import respond
 from services import users
@@ -45,7 +45,7 @@ def read_users(query: PageQuery):
     return respond(users.page_public(rows, count))
 
 
-@bp.post("/", security=BEARER, responses={200: UserPublic, **errors(400, 409, *PROTECTED, *BODY)})
+@bp.post("/", security=BEARER, responses={200: UserPublic, **errors(400, *PROTECTED, *BODY)})
 def create_user(body: UserCreate):
     """Create a user (superusers only)."""
     current_superuser()
@@ -73,10 +73,15 @@ def update_user_me(body: UserUpdateMe):
     "/me/password", security=BEARER, responses={200: Message, **errors(400, *PROTECTED, *BODY)}
 )
 def update_password_me(body: UpdatePassword):
-    """Change one's own password; tokens issued before are revoked."""
+    """Change one's own password; every other token of the user is revoked, this one kept."""
     user = current_user()
+    claims = current_token()
     users.change_password(
-        db=get_db(), user_id=user.id, current=body.current_password, new=body.new_password
+        db=get_db(),
+        user_id=user.id,
+        current=body.current_password,
+        new=body.new_password,
+        keep_token=claims["jti"] if claims else None,
     )
     return respond(Message(message="Password updated successfully"))
 
@@ -91,7 +96,7 @@ def delete_user_me():
     return respond(Message(message="User deleted successfully"))
 
 
-@bp.post("/signup", responses={200: UserPublic, **errors(400, 403, 409, *BODY)})
+@bp.post("/signup", responses={200: UserPublic, **errors(400, 403, *BODY)})
 def register_user(body: UserRegister):
     """Self sign-up; only while auth is on (otherwise everyone is the local superuser)."""
     from flask import current_app

@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from pydal.objects import Table
+
+if TYPE_CHECKING:  # the PyDAL side (declare_index) runs at every start: no SQLAlchemy there
+    import sqlalchemy as sa
 
 _ATTRIBUTE = "_lds_indexes"
 
@@ -102,6 +105,8 @@ def _sa_where(index: sa.Index) -> str | None:
 
 def metadata_indexes(table: sa.Table) -> list[IndexSpec]:
     """The indexes and unique constraints a model declares."""
+    import sqlalchemy as sa
+
     specs = []
     for index in table.indexes:
         columns = tuple(

@@ -115,6 +115,7 @@ def configure_and_run(context, connection: Connection) -> None:
             render_as_batch=sqlite,
             compare_type=True,
             compare_server_default=compare_server_default,
+            autogenerate_plugins=AUTOGENERATE_PLUGINS,
             transactional_ddl=True,
         )
         with context.begin_transaction():
@@ -128,6 +129,43 @@ def configure_and_run(context, connection: Connection) -> None:
             if connection.in_transaction():
                 connection.rollback()
             _raw_sqlite(connection, "PRAGMA foreign_keys=ON")
+
+
+def _compare_computed_first(autogen_context, alter_column_op, *args):
+    # Alembic's hook for a callable compare_server_default reads ``.arg`` of the reflected
+    # default, which a generated column (user.email_key) does not have: it raised
+    # AttributeError. Generated columns go to Alembic's own computed comparison first.
+    from alembic.autogenerate.compare.server_defaults import _compare_computed_default
+    from alembic.util import PriorityDispatchResult
+    from sqlalchemy import Computed
+
+    conn_col, metadata_col = args[-2], args[-1]
+    if not any(isinstance(c.server_default, Computed) for c in (conn_col, metadata_col)):
+        return PriorityDispatchResult.CONTINUE
+    _compare_computed_default(autogen_context, alter_column_op, *args)
+    return PriorityDispatchResult.STOP
+
+
+def _register_plugin() -> list[str]:
+    from alembic.runtime.plugins import Plugin, _all_plugins
+    from alembic.util import DispatchPriority
+
+    name = "local_data_service.computed"
+    if name not in _all_plugins:
+        plugin = Plugin(name)
+        # A dialect qualifier runs before Alembic's "default" functions of the same priority.
+        for dialect in ("sqlite", "postgresql", "mysql", "mariadb"):
+            plugin.add_autogenerate_comparator(
+                _compare_computed_first,
+                "column",
+                "server_default",
+                qualifier=dialect,
+                priority=DispatchPriority.FIRST,
+            )
+    return ["alembic.autogenerate.*", name]
+
+
+AUTOGENERATE_PLUGINS = _register_plugin()
 
 
 _TRUE_SPELLINGS = {"1", "true", "'1'", "'true'", "b'1'"}

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Computed,
     DateTime,
     ForeignKey,
     Index,
@@ -19,11 +20,14 @@ from sqlalchemy import (
     String,
     Uuid,
     false,
+    literal_column,
     text,
     true,
 )
 from sqlalchemy.dialects import mysql
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Boolean
 
 from services.timeutil import utcnow
@@ -44,6 +48,26 @@ Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 def _bool(name: str) -> Boolean:
     # The CHECK makes a stray 'T'/'F' (PyDAL's default literals) fail loudly instead of misreading.
     return Boolean(create_constraint=True, name=name)
+
+
+class _Lower(FunctionElement):
+    """``lower(x)``, spelled ``lcase(x)`` on MySQL/MariaDB."""
+
+    # MariaDB reports a generated column's lower() back as lcase(): compiled the same way, the
+    # model and the migrated database compare equal in the parity check.
+    name = "lower"
+    inherit_cache = True
+
+
+@compiles(_Lower)
+def _lower(element, compiler, **kw):
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Lower, "mysql")
+@compiles(_Lower, "mariadb")
+def _lcase(element, compiler, **kw):
+    return f"lcase({compiler.process(element.clauses, **kw)})"
 
 
 class Base(DeclarativeBase):
@@ -80,6 +104,17 @@ class User(TimestampMixin, Base):
     token_generation: Mapped[int] = mapped_column(
         Integer, default=0, server_default=text("0"), nullable=False
     )
+    # The token that made the last password change: it survives the generation bump, so the
+    # session that changed the password goes on (the template's frontend keeps its token).
+    kept_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Emails are unique ignoring case; the database enforces it on this generated key.
+    email_key: Mapped[str | None] = mapped_column(
+        String(255),
+        Computed(_Lower(literal_column("email")), persisted=True),
+        unique=True,
+        index=True,
+        nullable=True,
+    )
 
 
 class Item(TimestampMixin, Base):
@@ -111,6 +146,20 @@ class RevokedToken(Base):
         Uuid, ForeignKey("user.id", ondelete="CASCADE"), index=True, nullable=False
     )
     expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True, nullable=False)
+
+
+class LoginAttempt(Base):
+    """Failed logins per account or per client address, shared by every process."""
+
+    __tablename__ = "login_attempt"
+
+    # "account:<email, lower case>" or "client:<address>".
+    subject: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0"), nullable=False
+    )
+    blocked_until: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, nullable=False)
 
 
 class AppModel(TimestampMixin, Base):

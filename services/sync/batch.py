@@ -9,13 +9,17 @@ Rules (the same on every backend, and the same whatever order batches arrive in)
 * A timestamp more than MAX_CLOCK_SKEW ahead of the server's clock is refused ("clock_skew"):
   it would win every later conflict.
 * An operation id seen before (for this user and client) is not applied again; it is reported
-  as it was the first time.
+  as it was the first time, from the stored outcome (never by reading rows at the replay's ids,
+  which may name another user's row). A replay whose body differs from the first is reported
+  as "replay_mismatch".
 * A batch is one transaction: everything it applies commits together, or nothing does.
 * A user changes only rows they own (superusers: any row); the owner of a new row is the user.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +41,7 @@ APPLIED = "applied"
 STALE = "stale"
 CLOCK_SKEW = "clock_skew"
 FORBIDDEN = "forbidden"
+REPLAY_MISMATCH = "replay_mismatch"
 RETRY = "A concurrent write touched the same rows; send the batch again"
 _RETRYABLE = (
     "IntegrityError",
@@ -72,6 +77,16 @@ class _Op:
     row_id: uuid.UUID
     state: Any
     version: Version
+    digest: str = ""
+
+
+def _digest(raw: Any, ts: datetime) -> str:
+    # What the operation said, to tell a retry from a different operation reusing the id. Kept
+    # with the outcome in sync_operation.outcome (30 characters): the longest outcome, 19, a
+    # colon and 8 hex digits fit, so app databases need no new column.
+    said = [str(raw.operation), raw.table, ts.isoformat(), raw.data]
+    text = json.dumps(said, sort_keys=True, default=str, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 @dataclass
@@ -110,9 +125,8 @@ def parse(scope: Scope, request: SyncRequest, table_name) -> list[_Op]:
         )
         problems += found
         ts = to_naive_utc(raw.timestamp)
-        ops.append(
-            _Op(raw.id, raw.operation, table, row_id, state, Version(ts, request.client_id, raw.id))
-        )
+        version = Version(ts, request.client_id, raw.id)
+        ops.append(_Op(raw.id, raw.operation, table, row_id, state, version, _digest(raw, ts)))
     if problems:
         raise Problems(problems, "invalid sync batch")
     return ops
@@ -141,11 +155,12 @@ def apply(scope: Scope, client_id: str, ops: Sequence[_Op]) -> tuple[list[str], 
                 {
                     "user_id": scope.user_id,
                     "client_id": client_id,
-                    "op_id": op_id,
-                    "outcome": outcome,
+                    "op_id": op.id,
+                    "outcome": f"{outcomes[op.id]}:{op.digest}",
                     "created_at": batch.now,
                 }
-                for op_id, outcome in outcomes.items()
+                for op in ops
+                if op.id in outcomes
             ],
         )
     except Exception as exc:
@@ -155,7 +170,7 @@ def apply(scope: Scope, client_id: str, ops: Sequence[_Op]) -> tuple[list[str], 
     applied: list[str] = []
     conflicts: list[dict] = []
     for op in ops:
-        outcome = outcomes.get(op.id) or done[op.id]
+        outcome = outcomes.get(op.id) or _replayed(done[op.id], op)
         if outcome == APPLIED:
             applied.append(op.id)
         else:
@@ -173,6 +188,12 @@ def _retryable(exc: Exception) -> bool:
     if names & set(_RETRYABLE):
         return True
     return "OperationalError" in names and bool(exc.args) and exc.args[0] in _MYSQL_RETRYABLE
+
+
+def _replayed(stored: str, op: _Op) -> str:
+    outcome, _, digest = stored.partition(":")
+    # Outcomes stored before digests were kept carry none: reported as they are.
+    return REPLAY_MISMATCH if digest and digest != op.digest else outcome
 
 
 def _processed(db: DAL, user_id: uuid.UUID, client_id: str, op_ids: list[str]) -> dict[str, str]:
@@ -267,10 +288,14 @@ def _flush(batch: _Batch) -> None:
 def _attach_server_rows(scope: Scope, conflicts: list[dict]) -> None:
     for conflict in conflicts:
         table, row_id = conflict.pop("table"), conflict.pop("row_id")
-        if conflict["reason"] == FORBIDDEN:
-            conflict["server_row"] = None  # another user's row: show nothing of it
-        else:
-            conflict["server_row"] = table.rows([row_id]).get(row_id)
+        if conflict["reason"] in (FORBIDDEN, REPLAY_MISMATCH):
+            conflict["server_row"] = None  # another user's row, or an id nobody checked
+            continue
+        row = table.rows([row_id]).get(row_id)
+        # A replay's outcome was decided on the first request's row: show it only if the caller
+        # may see the row now, whatever ids the replay names.
+        mine = row is None or not table.owned or uuid.UUID(row["owner_id"]) == scope.user_id
+        conflict["server_row"] = row if mine or scope.superuser else None
 
 
 # --------------------------------------------------------------------------- the feed

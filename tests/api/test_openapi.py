@@ -55,7 +55,14 @@ def test_document_keeps_the_template_operations(make_client):
     doc = make_client(auth_required=False).client.get(f"{API}/openapi.json").get_json()
     assert TEMPLATE_OPERATIONS <= _operations(doc)
     login = doc["paths"][f"{API}/login/access-token"]["post"]["requestBody"]["content"]
-    assert "application/x-www-form-urlencoded" in login or "multipart/form-data" in login
+    assert list(login) == ["application/x-www-form-urlencoded"]
+    assert login[list(login)[0]]["schema"]["$ref"].endswith("/Body_login_login_access_token")
+    schemas = doc["components"]["schemas"]
+    assert {"HTTPValidationError", "ValidationError"} <= set(schemas)
+    form = schemas["Body_login_login_access_token"]["properties"]
+    assert {"grant_type", "username", "password", "scope", "client_id", "client_secret"} == set(
+        form
+    )
 
 
 def test_documented_schemas_never_expose_the_password_hash(make_client):
@@ -83,6 +90,24 @@ def test_openapi_command_prints_the_same_document(make_client):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == served
+
+
+def test_document_is_built_on_first_request_not_at_start_up(make_client):
+    served = make_client(auth_required=False).client.get(f"{API}/openapi.json").get_json()
+    script = (
+        "import json\n"
+        "from app import create_app\n"
+        "app = create_app(serve=False)\n"
+        "built = bool(app.paths or app.components_schemas or app.spec_json)\n"
+        "print(json.dumps([built, app.api_doc]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    built_at_start, document = json.loads(result.stdout)
+    assert not built_at_start
+    assert document == served
 
 
 def test_checked_client_rejects_an_undocumented_response(make_client):

@@ -20,12 +20,15 @@ import uuid
 import jwt
 import pytest
 
+from tests.api.conftest import API
 from tests.harness.common import Oracle, api_rules, openapi_path, operations, report
 from tests.harness.corpus import valid_body
 from tests.harness.world import ENTITY, Account, World
 
 PUBLIC = {"login.login_access_token", "users.register_user", "utils.health_check", "openapi_json"}
 SUPERUSER_ONLY = {"users.read_users", "users.create_user"}
+# What GET /utils/status shows superusers only (where the data lives, parity findings).
+SUPERUSER_DETAILS = ("database", "data_dir", "schema_in_parity", "parity_findings")
 # Endpoints without an id in the path that end or change the caller's own session: sent last.
 SESSION_ENDING = {"login.logout", "users.delete_user_me", "users.update_password_me"}
 # Fields the document does not declare but the service deliberately accepts.
@@ -142,6 +145,9 @@ def _bad_tokens(world: World) -> dict[str, str | None]:
     tokens["user-deleted"] = deleted.headers["Authorization"].split()[1]
     changed = world.new_user()
     stale = changed.headers["Authorization"].split()[1]
+    # The session that changes the password keeps its token (as the template's frontend
+    # expects); every other session of the user is revoked.
+    world.relogin(changed)
     new_password = "a new password"
     response = world.call(
         "PATCH",
@@ -150,7 +156,7 @@ def _bad_tokens(world: World) -> dict[str, str | None]:
         json={"current_password": changed.password, "new_password": new_password},
     )
     assert response.status_code == 200
-    tokens["before-password-change"] = stale
+    tokens["other-session-at-password-change"] = stale
     reset = world.new_user()
     stale = reset.headers["Authorization"].split()[1]
     response = world.call("PATCH", f"/users/{reset.id}", admin, json={"password": "reset by admin"})
@@ -199,7 +205,27 @@ def test_public_endpoints_need_no_token(make_client):
     anonymous = Account(id="", email=world.admin.email, password=world.admin.password)
     for method, rule, _ in _rules(public=True):
         response = _request(world, anonymous, method, rule, anonymous)
-        assert response.status_code in (200, 409), (method, rule, response.get_json())
+        # 400: signing up with an email that is taken (the template's answer).
+        assert response.status_code in (200, 400), (method, rule, response.get_json())
+
+
+def test_failed_logins_are_throttled_for_any_spelling_of_an_account(make_client, request):
+    from services.throttle import ACCOUNT_FREE
+
+    world = World(make_client(auth_required=True).app)
+    victim = world.new_user()
+    spellings = [victim.email, victim.email.upper(), victim.email.title()]
+    statuses = []
+    for n in range(ACCOUNT_FREE + 1):
+        response = world.client.post(
+            f"{API}/login/access-token",
+            data={"username": spellings[n % 3], "password": f"guess {n}"},
+            environ_base={"REMOTE_ADDR": f"203.0.113.{n}"},  # one guesser per address
+        )
+        statuses.append(response.status_code)
+    report("auth-matrix-throttle", request.node.nodeid, cases=len(statuses), failures=0)
+    assert statuses == [400] * ACCOUNT_FREE + [429], statuses
+    assert int(response.headers["Retry-After"]) >= 1
 
 
 # ----------------------------------------------------------------------------- other users' objects
@@ -243,7 +269,7 @@ def test_a_normal_user_cannot_reach_another_users_objects(
         foreign = "<" in rule
         attempts = [{}]
         if endpoint == "sync.sync":
-            attempts = _sync_attacks(victim)
+            attempts = _sync_attacks(victim) + _replay_attack(attacker, victim)
         for extra in attempts:
             response = _request(world, attacker, method, rule, victim, **extra)
             sent += 1
@@ -251,6 +277,10 @@ def test_a_normal_user_cannot_reach_another_users_objects(
             text = response.get_data(as_text=True)
             if victim.marker in text or victim.email in text:
                 failures.append(f"{where} leaked the victim's data: {text[:200]}")
+            if endpoint == "utils.read_status" and any(
+                (response.get_json() or {}).get(key) is not None for key in SUPERUSER_DETAILS
+            ):
+                failures.append(f"{where} showed a normal user superuser details: {text[:200]}")
             if (foreign or endpoint in SUPERUSER_ONLY) and response.status_code not in (403, 404):
                 failures.append(f"{where} (expected 403 or 404) {text[:200]}")
             if response.status_code >= 500:
@@ -307,6 +337,22 @@ def _sync_attacks(victim: Account) -> list[dict]:
             }
         )
     return batches
+
+
+def _replay_attack(attacker: Account, victim: Account) -> list[dict]:
+    """A stale UPDATE of the attacker's own item, then the same operation id aimed at the
+    victim's item: the replay must answer from the stored outcome, showing nothing of it."""
+    stale = {
+        "id": "op-replay",
+        "table": "items",
+        "operation": "UPDATE",
+        "data": {"id": attacker.item_id, "title": "old", "description": None},
+        "timestamp": "2001-01-01T00:00:00Z",
+    }
+    replay = {**stale, "data": {**stale["data"], "id": victim.item_id}}
+    return [
+        {"json": {"client_id": "replayer", "operations": [op]}} for op in (stale, replay, replay)
+    ]
 
 
 def test_clients_cannot_set_read_only_fields(make_client, migrated_target, tmp_path, request):
@@ -386,7 +432,13 @@ GUARD_CASES = {
     "foreign-origin": ({"Origin": "https://evil.example"}, "Origin not allowed"),
     "null-origin": ({"Origin": "null"}, "Origin not allowed"),
     "lookalike-origin": ({"Origin": "http://localhost.evil.example:1430"}, "Origin not allowed"),
+    # A glob of http://localhost:* matched these; origins are parsed now (issue 15).
+    "port-glob-origin": ({"Origin": "http://localhost:1.evil.com"}, "Origin not allowed"),
+    "userinfo-origin": ({"Origin": "http://127.0.0.1:1@evil.com"}, "Origin not allowed"),
+    "path-origin": ({"Origin": "http://localhost:1430/x"}, "Origin not allowed"),
 }
+# Loopback origins the desktop's web views really send: the guard must let every one through.
+LOOPBACK_ORIGINS = ("http://localhost:{port}", "http://127.0.0.1:{port}", "http://[::1]:{port}")
 
 
 @pytest.mark.parametrize("launch_token", [False, True], ids=["no-launch-token", "launch-token"])
@@ -441,16 +493,17 @@ def test_host_and_origin_checks_hold_on_every_endpoint(
         sent += 1
         if "Access-Control-Allow-Origin" in response.headers:
             failures.append(f"{method} {rule}: CORS allowed a foreign origin")
-        allowed = world_client.open(
-            url, method=method, headers={**good, "Origin": f"http://localhost:{port}"}
-        )
-        sent += 1
-        if allowed.status_code == 403 and (allowed.get_json() or {}).get("detail") in (
-            "Host not allowed",
-            "Origin not allowed",
-            "A valid launch token is required",
-        ):
-            failures.append(f"{method} {rule}: an allowed request was refused by the guard")
+        for origin in LOOPBACK_ORIGINS:
+            allowed = world_client.open(
+                url, method=method, headers={**good, "Origin": origin.format(port=port)}
+            )
+            sent += 1
+            if allowed.status_code == 403 and (allowed.get_json() or {}).get("detail") in (
+                "Host not allowed",
+                "Origin not allowed",
+                "A valid launch token is required",
+            ):
+                failures.append(f"{method} {rule} {origin}: an allowed request was refused")
     after = oracle.dump()
     oracle.close()
     report("auth-matrix-guard", request.node.nodeid, cases=sent, failures=len(failures))
