@@ -166,35 +166,32 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Seed one model's app database with a progress bar (stderr), in bounded memory."""
     from tqdm import tqdm
 
-    from services.appdb import models, seed, store
+    from services.appdb import handles
     from services.db.dal import close_dal, open_dal
 
     db = open_dal(settings.database)
+    owned = handles.Handles(settings, capacity=1)
     try:
-        row = models.get_model(db=db, model_id=args.model_id, owner_id=None)
-        app_db = models.app_database(settings=settings, row=row)
-        rows_db = store.open_rows_dal(app_db)
-        try:
-            with tqdm(total=None, unit="row", file=sys.stderr, disable=None) as bar:
+        with tqdm(total=None, unit="row", file=sys.stderr, disable=None) as bar:
 
-                def progress(done: int, total: int) -> None:
-                    bar.total = total
-                    bar.update(done - bar.n)
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
 
-                result = seed.seed(
-                    db=rows_db,
-                    definition=app_db.definition,
-                    max_instances_per_entity=args.count,
-                    seed=args.seed,
-                    locale=args.locale,
-                    preserve_existing=args.preserve_existing,
-                    progress=progress,
-                )
-        finally:
-            close_dal(rows_db)
-        models.mark_seeded(db=db, model_id=args.model_id)
+            result = handles.seed_app_database(
+                handles=owned,
+                db=db,
+                model_id=args.model_id,
+                owner_id=None,
+                max_instances_per_entity=args.count,
+                seed=args.seed,
+                locale=args.locale,
+                preserve_existing=args.preserve_existing,
+                progress=progress,
+            )
         db.commit()
     finally:
+        owned.close()
         close_dal(db)
     print(json.dumps(result))
     return 0

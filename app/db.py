@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, g
 from pydal import DAL
 
+from services.appdb.handles import Handles
 from services.config import Settings
 from services.db.dal import close_dal, open_dal
 
@@ -17,6 +18,8 @@ def init_app(app: Flask, settings: Settings, *, pool_size: int = 8) -> None:
     # request, and under load the lock convoyed (18% of a page request at 16 clients). Server
     # connections go back to the pool, which tests them, so a restarted server is survived.
     app.extensions["kept_connections"] = set() if settings.database.family == "sqlite" else None
+    # The open app databases: built once per definition version, a bounded number kept.
+    app.extensions["app_handles"] = Handles(settings)
     app.after_request(_commit_on_success)
     app.teardown_request(_release)
 
@@ -27,8 +30,16 @@ def get_db() -> DAL:
     return current_app.extensions["dal"]
 
 
+def get_handles() -> Handles:
+    """The app's open app databases (the services open, commit and close them)."""
+    return current_app.extensions["app_handles"]
+
+
 def close_db(app: Flask) -> None:
     """Close this thread's connection, every pooled one and every kept one (at shutdown)."""
+    handles = app.extensions.get("app_handles")
+    if handles is not None:
+        handles.close()
     close_dal(app.extensions["dal"])
     for connection in list(app.extensions["kept_connections"] or ()):
         connection.close()

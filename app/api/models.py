@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app
-from pydal import DAL
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
-from app.db import get_db
+from app.db import get_db, get_handles
 from app.http import respond
-from services.appdb import models, rows, store
+from services.appdb import handles, models, rows
 from services.appdb.definition import ModelIn, Name
-from services.db.dal import close_dal
 from services.schemas import (
     AppModelPublic,
     AppModelsPublic,
@@ -107,23 +103,11 @@ def _settings():
     return current_app.config["SETTINGS"]
 
 
-def _app_db(model_id: str) -> store.AppDatabase:
-    row = models.get_model(db=get_db(), model_id=model_id, owner_id=_owner())
-    return models.app_database(settings=_settings(), row=row)
-
-
-@contextmanager
-def _rows(app_db: store.AppDatabase) -> Iterator[DAL]:
-    # The app database has its own connection: commit it with the request's success.
-    db = store.open_rows_dal(app_db)
-    try:
-        yield db
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        close_dal(db)
+def _app(model_id: str):
+    # The services own the app database: this only names it and whose it must be.
+    return handles.open_app_database(
+        handles=get_handles(), db=get_db(), model_id=model_id, owner_id=_owner()
+    )
 
 
 # ----------------------------------------------------------------------------- definitions
@@ -158,9 +142,9 @@ def read_model(path: ModelPath):
 @bp.put("/<model_id>", responses={200: AppModelUpdated, **errors(400, 409, *PROTECTED, *BODY)})
 def update_model(path: ModelPath, query: SyncQuery, body: ModelIn):
     """Replace the definition and sync the database (``dry_run`` only plans)."""
-    row, plan = models.update_model(
+    row, plan = handles.update_model(
+        handles=get_handles(),
         db=get_db(),
-        settings=_settings(),
         model_id=path.model_id,
         owner_id=_owner(),
         model_in=body,
@@ -174,8 +158,8 @@ def update_model(path: ModelPath, query: SyncQuery, body: ModelIn):
 @bp.delete("/<model_id>", responses={200: Message, **errors(400, *PROTECTED)})
 def delete_model(path: ModelPath):
     """Drop the model's database and delete the model."""
-    models.delete_model(
-        db=get_db(), settings=_settings(), model_id=path.model_id, owner_id=_owner()
+    handles.delete_model(
+        handles=get_handles(), db=get_db(), model_id=path.model_id, owner_id=_owner()
     )
     return respond(Message(message="Model deleted successfully"))
 
@@ -186,9 +170,8 @@ def delete_model(path: ModelPath):
 @bp.get("/<model_id>/app-database/status", responses={200: _OBJECT, **errors(400, *PROTECTED)})
 def read_app_database_status(path: ModelPath):
     """exists, total_entities, entity_counts, last_seeded, schema_version, size_bytes, in_sync."""
-    row = models.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner())
-    report = store.status(
-        models.app_database(settings=_settings(), row=row), last_seeded=row.last_seeded_at
+    report = handles.app_database_status(
+        handles=get_handles(), db=get_db(), model_id=path.model_id, owner_id=_owner()
     )
     if report["last_seeded"] is not None:
         report["last_seeded"] = report["last_seeded"].isoformat() + "Z"
@@ -208,9 +191,8 @@ def read_app_database_status(path: ModelPath):
 )
 def read_entities(path: ModelPath):
     """Each entity with its display name, row count and last update."""
-    app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
-        return respond(models.entity_summaries(db=db, definition=app_db.definition))
+    with _app(path.model_id) as (definition, db):
+        return respond(models.entity_summaries(db=db, definition=definition))
 
 
 @bp.get(
@@ -219,11 +201,10 @@ def read_entities(path: ModelPath):
 )
 def read_rows(path: EntityPath, query: RowsQuery):
     """Rows of an entity: limit/offset, sort, filters, and the total."""
-    app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with _app(path.model_id) as (definition, db):
         data, total = rows.list_rows(
             db=db,
-            definition=app_db.definition,
+            definition=definition,
             entity=path.entity_type,
             limit=query.limit,
             offset=query.offset,
@@ -239,11 +220,10 @@ def read_rows(path: EntityPath, query: RowsQuery):
 )
 def create_row(path: EntityPath, body: RowBody):
     """Create a row."""
-    app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with _app(path.model_id) as (definition, db):
         row = rows.create_row(
             db=db,
-            definition=app_db.definition,
+            definition=definition,
             entity=path.entity_type,
             data=dict(body.model_extra or {}),
         )
@@ -256,12 +236,9 @@ def create_row(path: EntityPath, body: RowBody):
 )
 def read_row(path: RowPath):
     """One row."""
-    app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with _app(path.model_id) as (definition, db):
         return respond(
-            rows.get_row(
-                db=db, definition=app_db.definition, entity=path.entity_type, row_id=path.id
-            )
+            rows.get_row(db=db, definition=definition, entity=path.entity_type, row_id=path.id)
         )
 
 
@@ -271,11 +248,10 @@ def read_row(path: RowPath):
 )
 def update_row(path: RowPath, body: RowBody):
     """Change some fields of a row."""
-    app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
+    with _app(path.model_id) as (definition, db):
         row = rows.update_row(
             db=db,
-            definition=app_db.definition,
+            definition=definition,
             entity=path.entity_type,
             row_id=path.id,
             data=dict(body.model_extra or {}),
@@ -289,11 +265,8 @@ def update_row(path: RowPath, body: RowBody):
 )
 def delete_row(path: RowPath):
     """Delete a row."""
-    app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
-        rows.delete_row(
-            db=db, definition=app_db.definition, entity=path.entity_type, row_id=path.id
-        )
+    with _app(path.model_id) as (definition, db):
+        rows.delete_row(db=db, definition=definition, entity=path.entity_type, row_id=path.id)
     return respond(Message(message="Row deleted successfully"))
 
 
@@ -302,30 +275,30 @@ def delete_row(path: RowPath):
 )
 def seed_app_database(path: ModelPath, body: SeedBody):
     """Fill the database with realistic linked data (all or nothing)."""
-    from services.appdb import seed
-
-    app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
-        result = seed.seed(db=db, definition=app_db.definition, **body.model_dump())
-    models.mark_seeded(db=get_db(), model_id=path.model_id)
+    result = handles.seed_app_database(
+        handles=get_handles(),
+        db=get_db(),
+        model_id=path.model_id,
+        owner_id=_owner(),
+        **body.model_dump(),
+    )
     return respond(result)
 
 
 @bp.delete("/<model_id>/app-database", responses={200: Message, **errors(400, *PROTECTED)})
 def empty_app_database(path: ModelPath):
     """Delete every row of every entity; keep the schema."""
-    app_db = _app_db(path.model_id)
-    with _rows(app_db) as db:
-        rows.empty(db=db, definition=app_db.definition)
+    with _app(path.model_id) as (definition, db):
+        rows.empty(db=db, definition=definition)
     return respond(Message(message="App database emptied"))
 
 
 @bp.post("/<model_id>/app-database/sync", responses={200: SyncPlan, **errors(400, 409, *PROTECTED)})
 def sync_app_database(path: ModelPath, query: SyncQuery):
     """Bring the live database to the stored definition (``dry_run`` only plans)."""
-    plan = models.sync_model(
+    plan = handles.sync_model(
+        handles=get_handles(),
         db=get_db(),
-        settings=_settings(),
         model_id=path.model_id,
         owner_id=_owner(),
         dry_run=query.dry_run,

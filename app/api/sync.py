@@ -7,7 +7,7 @@ from flask import current_app
 
 from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
-from app.db import get_db
+from app.db import get_db, get_handles
 from app.http import respond
 from services.sync import service
 from services.sync.schemas import SyncRequest, SyncResponse
@@ -25,6 +25,7 @@ def sync(body: SyncRequest):
         user_id=user.id,
         superuser=bool(user.is_superuser),
         request=body,
+        handles=get_handles(),
     )
     # Built JSON-ready by the service (a page can hold 5,000 changes): no second validation.
     return respond(result)

@@ -374,12 +374,13 @@ def open_rows_dal(app_db: AppDatabase) -> DAL:
 # --------------------------------------------------------------------------- status, drift
 
 
-def differences(app_db: AppDatabase) -> list[str]:
-    """Every way the live database, the definition's tables and its PyDAL tables disagree."""
+def differences(app_db: AppDatabase, *, rows_db: DAL | None = None) -> list[str]:
+    """Every way the live database, the definition's tables and its PyDAL tables disagree
+    (``rows_db``: the handle's DAL on it, else one is opened for the check)."""
     if not exists(app_db):
         return [f"the app database of model {app_db.model_id!r} does not exist ({app_db.label})"]
     metadata = model_metadata(app_db.definition)
-    db = open_rows_dal(app_db)
+    db = rows_db or open_rows_dal(app_db)
     try:
         findings = [replace(f, fix=BUILD_FIX) for f in compare_models_to_pydal(metadata, db)]
         with connect(app_db) as connection:
@@ -390,7 +391,8 @@ def differences(app_db: AppDatabase) -> list[str]:
             ]
             findings += [_reworded(f) for f in compare_database_to_pydal(connection, db)]
     finally:
-        close_dal(db)
+        if rows_db is None:
+            close_dal(db)
     return [str(f) for f in findings]
 
 
@@ -412,9 +414,9 @@ def _reworded(finding: Finding, check: str | None = None) -> Finding:
     )
 
 
-def in_sync(app_db: AppDatabase) -> bool:
+def in_sync(app_db: AppDatabase, *, rows_db: DAL | None = None) -> bool:
     """True when the live database, the definition and its PyDAL tables all agree."""
-    return not differences(app_db)
+    return not differences(app_db, rows_db=rows_db)
 
 
 def size_bytes(app_db: AppDatabase) -> int:
@@ -457,8 +459,9 @@ def entity_counts(*, db: DAL, definition: Definition) -> dict[str, int | None]:
     return counts
 
 
-def status(app_db: AppDatabase, *, last_seeded: Any = None) -> dict:
-    """exists, total_entities, entity_counts, last_seeded, schema_version, size_bytes, in_sync."""
+def status(app_db: AppDatabase, *, last_seeded: Any = None, rows_db: DAL | None = None) -> dict:
+    """exists, total_entities, entity_counts, last_seeded, schema_version, size_bytes, in_sync
+    (``rows_db``: the handle's DAL on the database, else one is opened for the report)."""
     # total_entities is the number of rows over all entities; entity_counts has one per entity.
     report = {
         "exists": exists(app_db),
@@ -471,13 +474,14 @@ def status(app_db: AppDatabase, *, last_seeded: Any = None) -> dict:
     }
     if not report["exists"]:
         return report
-    db = open_rows_dal(app_db)
+    db = rows_db or open_rows_dal(app_db)
     try:
         counts = entity_counts(db=db, definition=app_db.definition)
+        report["in_sync"] = in_sync(app_db, rows_db=db)
     finally:
-        close_dal(db)
+        if rows_db is None:
+            close_dal(db)
     report["entity_counts"] = counts
     report["total_entities"] = sum(n for n in counts.values() if n)
     report["size_bytes"] = size_bytes(app_db)
-    report["in_sync"] = in_sync(app_db)
     return report

@@ -13,10 +13,9 @@ from typing import Any
 
 from pydal import DAL
 
-from services.appdb import models, store
+from services.appdb.handles import Handles, open_app_database
 from services.appdb.rows import RowInvalid, problem
 from services.config import Settings
-from services.db.dal import close_dal
 from services.errors import Invalid
 from services.sync import batch, feed
 from services.sync.schemas import SyncRequest
@@ -63,32 +62,28 @@ def _choose_scope(request: SyncRequest) -> str:
 
 
 def sync(
-    *, db: DAL, settings: Settings, user_id: uuid.UUID, superuser: bool, request: SyncRequest
+    *,
+    db: DAL,
+    settings: Settings,
+    user_id: uuid.UUID,
+    superuser: bool,
+    request: SyncRequest,
+    handles: Handles,
 ) -> dict[str, Any]:
-    """Apply the batch and answer with the changes after the client's cursor."""
+    """Apply the batch and answer with the changes after the client's cursor (an app database's
+    batch goes through its handle in ``handles``)."""
     chosen = _choose_scope(request)
     if chosen == ITEMS:
         scope = batch.Scope(db, {ITEMS: ItemsTable(db)}, user_id, superuser)
         return _run(scope, request, lambda t: t if t == ITEMS else None)
     model_id = chosen[len(MODELS) :]
-    row = models.get_model(db=db, model_id=model_id, owner_id=None if superuser else user_id)
-    app_db = models.app_database(settings=settings, row=row)
-    rows_db = store.open_rows_dal(app_db)
-    try:
-        tables = {
-            e.name: EntityTable(rows_db, app_db.definition, e.name)
-            for e in app_db.definition.entities
-        }
+    with open_app_database(
+        handles=handles, db=db, model_id=model_id, owner_id=None if superuser else user_id
+    ) as (definition, rows_db):
+        tables = {e.name: EntityTable(rows_db, definition, e.name) for e in definition.entities}
         prefix = f"{chosen}/"
         scope = batch.Scope(rows_db, tables, user_id, superuser, prefix=prefix)
-        result = _run(scope, request, lambda t: t[len(prefix) :] if t.startswith(prefix) else None)
-        rows_db.commit()
-        return result
-    except BaseException:
-        rows_db.rollback()
-        raise
-    finally:
-        close_dal(rows_db)
+        return _run(scope, request, lambda t: t[len(prefix) :] if t.startswith(prefix) else None)
 
 
 def _run(scope: batch.Scope, request: SyncRequest, table_name) -> dict[str, Any]:
