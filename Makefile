@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench wrk lint clean
+.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench-memory bench wrk lint clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -83,6 +83,9 @@ bench-seed: $(STAMP) ## Benchmark python -m app seed: 100,000 linked rows over 5
 
 bench-sync: $(STAMP) ## Benchmark POST /api/v1/sync: ops/s in batches of 1,000 and catching up 100,000 changes, vs raw sqlite3
 	$(PY) -m bench.bench_sync $(BENCH_SYNC_ARGS)
+
+bench-memory: $(STAMP) ## Benchmark RSS after warm-up and after 20,000 mixed requests (target: < 10 MB growth), and the largest allowed definition's create, page and status times
+	$(PY) -m bench.bench_memory $(BENCH_MEMORY_ARGS)
 
 bench: $(BENCH_STAMP) wrk ## Run every benchmark, print one table (service, peer, ceiling, ratios, targets) and chart; BENCH_QUICK=1 for a smoke run
 	BENCH_QUICK=$(BENCH_QUICK) $(PY) -m bench.bench_all $(BENCH_ARGS)

@@ -46,6 +46,7 @@ TARGET_CONNS = (16, 64)
 SEED_S, SEED_RSS_MB, SEED_ROWS = 3.0, 100.0, 100_000
 READY_WARM_MS, READY_COLD_MS, IDLE_RSS_MB = 300.0, 1000.0, 50.0
 SYNC_OPS_S, SYNC_BATCH = 10_000.0, 1000
+MEMORY_GROWTH_MB = 10.0  # issue 14: RSS growth over 20,000 mixed requests after warm-up
 MIB = 1.048576  # MB per MiB: bench_startup measures MiB, the target is in MB
 
 
@@ -85,9 +86,10 @@ def plan(quick: bool, only: set[str] | None) -> list[Step]:
         ),
         Step("seed", ["--count", "2000", "--repeat", "1"] if quick else []),
         Step("sync", ["--changes", "3000", "--mixed", "2", "--repeats", "1"] if quick else []),
+        Step("memory", ["--requests", "2000", "--warmup", "400"] if quick else []),
     ]
     if not (REPO / "bench" / "bench_sync.py").exists():
-        steps[-1].skipped = "bench/bench_sync.py does not exist yet"
+        steps[-2].skipped = "bench/bench_sync.py does not exist yet"
     for step in steps:
         if only is not None and step.name not in only:
             step.skipped = "not selected (--only)"
@@ -460,6 +462,37 @@ def sync_rows(table: Table, step: Step, quick: bool) -> None:
     table.note("ceiling: the same batch written (or the feed read) with raw sqlite3 in one process")
 
 
+def memory_rows(table: Table, step: Step, quick: bool) -> None:
+    """bench_memory's figures: RSS growth under mixed traffic, the largest definition's costs."""
+    data = step.data or {}
+    target = f"< {MEMORY_GROWTH_MB:g} MB"
+    if "growth_mb" not in data:
+        table.section("Memory")
+        not_run(table, step, [("RSS growth under mixed traffic (MB)", target)])
+        return
+    table.section(
+        f"Memory (one service, {data['requests']:,} mixed requests: items, app rows, status, "
+        "seed, sync, model create/delete)"
+    )
+    table.add("RSS after warm-up (MB)", num(data["rss_warm_mb"], ".1f"))
+    table.add("RSS after the mixed requests (MB)", num(data["rss_after_mb"], ".1f"))
+    growth = data["growth_mb"]
+    table.add(
+        "RSS growth (MB)",
+        num(growth, ".1f"),
+        target=target,
+        result="n/a (quick)" if quick else mark(growth < MEMORY_GROWTH_MB),
+    )
+    big = data["largest"]
+    table.note(
+        f"largest definition the limits allow: {big['entities']} entities, {big['fields']:,} "
+        f"fields, {big['relationships']} relationships"
+    )
+    table.add("  create it (ms)", num(big["create_s"] * 1000))
+    table.add("  one page of one entity (ms)", num(big["page_s"] * 1000))
+    table.add("  its status (ms)", num(big["status_s"] * 1000))
+
+
 def load_lines(steps: list[Step]) -> list[str]:
     lines = []
     for step in steps:
@@ -487,6 +520,7 @@ def compose(steps: list[Step], quick: bool, stamp: str) -> str:
     startup_rows(table, by["startup"])
     seed_rows(table, by["seed"])
     sync_rows(table, by["sync"], quick)
+    memory_rows(table, by["memory"], quick)
     core_rows(table, by["core"])
     marks = table.marks()
     passed, failed = marks.count("PASS"), marks.count("FAIL")
@@ -629,7 +663,9 @@ def main(argv: list[str] | None = None) -> int:
         help="a smoke run: each benchmark once, short and small (also BENCH_QUICK=1)",
     )
     parser.add_argument(
-        "--only", default=None, help="comma-separated subset of: core, api, startup, seed, sync"
+        "--only",
+        default=None,
+        help="comma-separated subset of: core, api, startup, seed, sync, memory",
     )
     args = parser.parse_args(argv)
     only = None if args.only is None else {s.strip() for s in args.only.split(",") if s.strip()}
