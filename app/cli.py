@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = sub.add_parser("openapi", help="print the OpenAPI document (JSON) on stdout")
     openapi.add_argument("--output", help="write to this file instead")
 
+    quarantine = sub.add_parser(
+        "quarantine", help="list or purge app databases moved aside because no model owned them"
+    )
+    _settings_options(quarantine)
+    quarantine.add_argument("action", choices=("list", "purge"))
+    quarantine.add_argument("names", nargs="*", help="purge: these (default: every one)")
+
     superuser = sub.add_parser("create-superuser", help="create a superuser (or promote one)")
     _settings_options(superuser)
     superuser.add_argument("--email", required=True)
@@ -159,6 +166,19 @@ def cmd_create_superuser(settings: Settings, email: str, password_env: str) -> i
         db.commit()
     finally:
         db.close()
+    return 0
+
+
+def cmd_quarantine(settings: Settings, action: str, names: list[str]) -> int:
+    """List the quarantined app databases (one per line), or purge them."""
+    from services.appdb import quarantine
+
+    if action == "list":
+        for found in quarantine.list_quarantined(settings=settings):
+            print(f"{found.name}\t{found.where}")
+        return 0
+    for name in quarantine.purge_quarantined(settings=settings, names=names or None):
+        print(f"purged {name}")
     return 0
 
 
@@ -263,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_parity(settings)
         if args.command == "seed":
             return cmd_seed(settings, args)
+        if args.command == "quarantine":
+            return cmd_quarantine(settings, args.action, args.names)
         if args.command == "create-superuser":
             return cmd_create_superuser(settings, args.email, args.password_env)
         return cmd_serve(settings, args)

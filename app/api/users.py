@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from app.api import BEARER, BODY, PROTECTED, blueprint, errors
 from app.auth import current_superuser, current_user
-from app.db import get_db
+from app.db import get_db, get_handles
 from app.http import respond
 from services import users
+from services.appdb import owners
 from services.errors import Forbidden, NotFound
 from services.schemas import (
     Message,
@@ -87,7 +88,7 @@ def delete_user_me():
     user = current_user()
     if user.is_superuser:
         raise Forbidden("Super users are not allowed to delete themselves")
-    users.delete_user(db=get_db(), user_id=user.id, acting_user_id=user.id)
+    owners.delete_user(db=get_db(), handles=get_handles(), user_id=user.id, acting_user_id=user.id)
     return respond(Message(message="User deleted successfully"))
 
 
@@ -132,5 +133,7 @@ def update_user(path: UserIdPath, body: UserUpdate):
 def delete_user(path: UserIdPath):
     """Delete a user and their items (superusers only)."""
     acting = current_superuser()
-    users.delete_user(db=get_db(), user_id=path.user_id, acting_user_id=acting.id)
+    owners.delete_user(
+        db=get_db(), handles=get_handles(), user_id=path.user_id, acting_user_id=acting.id
+    )
     return respond(Message(message="User deleted successfully"))

@@ -485,3 +485,79 @@ def status(app_db: AppDatabase, *, last_seeded: Any = None, rows_db: DAL | None 
     report["total_entities"] = sum(n for n in counts.values() if n)
     report["size_bytes"] = size_bytes(app_db)
     return report
+
+
+# --------------------------------------------------------------------------- moving aside
+
+
+def rename_schema(app_db: AppDatabase, name: str) -> None:
+    """PostgreSQL: rename the model's schema to ``name`` (the quarantine)."""
+    engine = make_engine(app_db.target)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"ALTER SCHEMA {_quote(app_db.schema)} RENAME TO {_quote(name)}"
+            )
+    finally:
+        engine.dispose()
+
+
+def move_database(app_db: AppDatabase, name: str) -> None:
+    """MySQL/MariaDB: move every table of the model's database into a new database ``name``
+    (there is no RENAME DATABASE), then drop the empty one."""
+    engine = _server_engine(app_db)
+    quote = engine.dialect.identifier_preparer.quote
+    old = app_db.target.sa_url.database
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(
+                f"CREATE DATABASE {quote(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            )
+            tables = connection.execute(
+                sa.text(
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = :db"
+                ),
+                {"db": old},
+            ).scalars()
+            moves = [f"{quote(old)}.{quote(t)} TO {quote(name)}.{quote(t)}" for t in tables]
+            if moves:
+                connection.exec_driver_sql("SET FOREIGN_KEY_CHECKS=0")
+                connection.exec_driver_sql("RENAME TABLE " + ", ".join(moves))
+            connection.exec_driver_sql(f"DROP DATABASE {quote(old)}")
+    finally:
+        engine.dispose()
+
+
+def list_names(main: DatabaseTarget, prefix: str) -> list[str]:
+    """Server schemas (PostgreSQL) or databases (MySQL) whose name starts with ``prefix``."""
+    if main.family == "postgresql":
+        engine = make_engine(main)
+        query = "SELECT schema_name FROM information_schema.schemata"
+    else:
+        engine = sa.create_engine(
+            main.sa_url._replace(database=None), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+        )
+        query = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
+    try:
+        with engine.connect() as connection:
+            names = connection.execute(sa.text(query)).scalars().all()
+    finally:
+        engine.dispose()
+    return sorted(n for n in names if n.startswith(prefix))
+
+
+def drop_name(main: DatabaseTarget, name: str) -> None:
+    """Drop a server schema (PostgreSQL) or database (MySQL) by name."""
+    if main.family == "postgresql":
+        engine = make_engine(main)
+        statement = f"DROP SCHEMA IF EXISTS {_quote(name)} CASCADE"
+    else:
+        engine = sa.create_engine(
+            main.sa_url._replace(database=None), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+        )
+        statement = f"DROP DATABASE IF EXISTS {engine.dialect.identifier_preparer.quote(name)}"
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
