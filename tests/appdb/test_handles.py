@@ -11,18 +11,15 @@ import copy
 import gc
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from pydal import DAL
 
-from app import create_app
-from app.db import close_db
-from tests.api.conftest import API, settings_for
+from tests.api.conftest import API
+from tests.appdb.conftest import CAPACITY
 
 M = f"{API}/models"
-CAPACITY = 2
+
 MODEL = {
     "name": "Notes",
     "definition": {
@@ -52,22 +49,6 @@ def live_dal_objects() -> int:
     """DAL objects alive anywhere in the process (every thread's registry included)."""
     gc.collect()
     return sum(1 for o in gc.get_objects() if isinstance(o, DAL))
-
-
-@pytest.fixture
-def make_app(migrated_target, tmp_path):
-    """Apps on the test's database with a small handle cache; closed afterwards."""
-    apps = []
-
-    def _make(capacity: int = CAPACITY):
-        settings = settings_for(migrated_target, tmp_path, auth_required=False)
-        app = create_app(replace(settings, app_db_handles=capacity))
-        apps.append(app)
-        return app
-
-    yield _make
-    for app in apps:
-        close_db(app)
 
 
 def ok(response, status: int = 200):
