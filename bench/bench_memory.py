@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             errors += more
             steady_s = time.monotonic() - began
 
+            print(f"bench-memory: RSS {rss_warm:.1f} MB -> {rss_after:.1f} MB", flush=True)
+            setup = Client(port)  # the first connection may have idled out meanwhile
             big = largest_definition()
             fields = sum(len(e["fields"]) for e in big["entities"])
             create_s = timed(
