@@ -26,12 +26,12 @@ from pydal import DAL
 from pydal._globals import THREAD_LOCAL
 from pydal.objects import Row
 
-from services.appdb import models, store
+from services.appdb import locks, models, store
 from services.appdb.definition import Definition
 from services.appdb.schema import define_pydal
 from services.config import Settings
 from services.db.dal import forget_dal, open_dal
-from services.errors import NotFound
+from services.errors import Conflict, NotFound, ServiceError
 
 # Idle connections a handle keeps for reuse (more are closed when given back): enough for the
 # worker threads that use one model at once, few enough that a full cache of handles stays far
@@ -216,8 +216,25 @@ def open_app_database(
     """The model's definition and a session on its database, after the ownership check."""
     row = models.get_model(db=db, model_id=model_id, owner_id=owner_id)
     handle = handles.handle_for(row)
-    with handle.session() as rows_db:
-        yield handle.definition, rows_db
+    try:
+        with handle.session() as rows_db:
+            yield handle.definition, rows_db
+    except ServiceError:
+        raise
+    except Exception:
+        _explain_race(db, row)
+        raise
+
+
+def _explain_race(db: DAL, row: Row) -> None:
+    # A failure on a model deleted or changed meanwhile (a missing table, a dropped schema) is
+    # the race, not a bug: 404 for a deleted model, 409 for a changed one (issue 14).
+    table = db.app_model
+    current = db(table.id == row.id).select(table.id, table.created_at, table.version).first()
+    if current is None:
+        raise NotFound(models.NOT_FOUND) from None
+    if _key(current) != _key(row):
+        raise Conflict(f"model {row.id!r} changed while this request ran; retry it") from None
 
 
 def app_database_status(
@@ -250,22 +267,36 @@ def seed_app_database(
 
 def delete_model(*, handles: Handles, db: DAL, model_id: str, owner_id: uuid.UUID | None) -> None:
     """Close the model's handle, then drop its database and forget it."""
-    handles.invalidate(model_id)
-    models.delete_model(db=db, settings=handles.settings, model_id=model_id, owner_id=owner_id)
-    handles.invalidate(model_id)  # a request may have opened it again meanwhile
+    with locks.model_lock(settings=handles.settings, model_id=model_id):
+        handles.invalidate(model_id)
+        models.delete_model(db=db, settings=handles.settings, model_id=model_id, owner_id=owner_id)
+        db.commit()
+        handles.invalidate(model_id)  # a request may have opened it again meanwhile
 
 
 def update_model(*, handles: Handles, db: DAL, model_id: str, **options: Any):
-    """models.update_model, then the old handle is closed (the next request builds the new)."""
-    try:
-        return models.update_model(db=db, settings=handles.settings, model_id=model_id, **options)
-    finally:
-        handles.invalidate(model_id)
+    """models.update_model under the model's lock, then the old handle is closed (the next
+    request builds the new one)."""
+    with locks.model_lock(settings=handles.settings, model_id=model_id):
+        try:
+            result = models.update_model(
+                db=db, settings=handles.settings, model_id=model_id, **options
+            )
+            db.commit()  # before the lock goes: the next change must read this version
+            return result
+        finally:
+            handles.invalidate(model_id)
 
 
 def sync_model(*, handles: Handles, db: DAL, model_id: str, **options: Any):
-    """models.sync_model, then the handle is closed: its tables may no longer match."""
-    try:
-        return models.sync_model(db=db, settings=handles.settings, model_id=model_id, **options)
-    finally:
-        handles.invalidate(model_id)
+    """models.sync_model under the model's lock, then the handle is closed: its tables may no
+    longer match."""
+    with locks.model_lock(settings=handles.settings, model_id=model_id):
+        try:
+            result = models.sync_model(
+                db=db, settings=handles.settings, model_id=model_id, **options
+            )
+            db.commit()
+            return result
+        finally:
+            handles.invalidate(model_id)
