@@ -237,9 +237,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from app.serve import serve
     from services.db.maintenance import checkpoint_sqlite
     from services.lifecycle import DataDirLock, check_data_dir, prepare_database
+    from services.privacy import make_private
 
     check_data_dir(settings.data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(settings.data_dir)
     lock = DataDirLock(settings.data_dir)
     lock.acquire()
     try:
