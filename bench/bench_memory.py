@@ -114,7 +114,7 @@ def sync_body(model_id: str, n: int) -> dict:
     }
 
 
-def mixed(client: Client, model_id: str, count: int) -> int:
+def mixed(client: Client, model_id: str, count: int, base: int = 0) -> int:
     """``count`` requests of every kind on one model (and the items); returns how many sent."""
     rows = f"{API}/models/{model_id}/app-database/entities/note"
     sent = 0
@@ -159,7 +159,8 @@ def traffic(port: int, model_ids: list[str], clients: int, total: int) -> tuple[
 
     def worker(i: int) -> None:
         client = Client(port)
-        sent = mixed(client, model_ids[i % len(model_ids)], total // clients)
+        # Distinct seeds per client: two seeds alike would clash on their generated ids.
+        sent = mixed(client, model_ids[i % len(model_ids)], total // clients, base=i * 10**6)
         with lock:
             results.append((sent, client.errors))
 

@@ -25,3 +25,8 @@ class Forbidden(ServiceError):
 
 class Invalid(ServiceError):
     """The request is well-formed but cannot be carried out as asked."""
+
+
+class Unavailable(ServiceError):
+    """The object exists but cannot be used now (a damaged database): retrying will not help
+    until an operator repairs or restores it."""

@@ -94,6 +94,11 @@ class SeedBody(BaseModel):
     locale: str = Field(default="en_US", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
 
 
+# A row request can also meet a model changed or deleted meanwhile (409) or a damaged app
+# database (503).
+APP_DB = (409, 503)
+
+
 def _owner() -> Any:
     user = current_user()
     return None if user.is_superuser else user.id
@@ -155,7 +160,7 @@ def update_model(path: ModelPath, query: SyncQuery, body: ModelIn):
     return respond(AppModelUpdated(**public, sync=SyncPlan(**plan.as_dict())))
 
 
-@bp.delete("/<model_id>", responses={200: Message, **errors(400, *PROTECTED)})
+@bp.delete("/<model_id>", responses={200: Message, **errors(400, 409, *PROTECTED)})
 def delete_model(path: ModelPath):
     """Drop the model's database and delete the model."""
     handles.delete_model(
@@ -167,7 +172,9 @@ def delete_model(path: ModelPath):
 # ----------------------------------------------------------------------------- its database
 
 
-@bp.get("/<model_id>/app-database/status", responses={200: _OBJECT, **errors(400, *PROTECTED)})
+@bp.get(
+    "/<model_id>/app-database/status", responses={200: _OBJECT, **errors(400, *APP_DB, *PROTECTED)}
+)
 def read_app_database_status(path: ModelPath):
     """exists, total_entities, entity_counts, last_seeded, schema_version, size_bytes, in_sync."""
     report = handles.app_database_status(
@@ -186,7 +193,7 @@ def read_app_database_status(path: ModelPath):
                 "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
             }
         },
-        **errors(400, *PROTECTED),
+        **errors(400, *APP_DB, *PROTECTED),
     },
 )
 def read_entities(path: ModelPath):
@@ -197,7 +204,7 @@ def read_entities(path: ModelPath):
 
 @bp.get(
     "/<model_id>/app-database/entities/<entity_type>",
-    responses={200: _PAGE, **errors(400, *PROTECTED)},
+    responses={200: _PAGE, **errors(400, *APP_DB, *PROTECTED)},
 )
 def read_rows(path: EntityPath, query: RowsQuery):
     """Rows of an entity: limit/offset, sort, filters, and the total."""
@@ -216,7 +223,7 @@ def read_rows(path: EntityPath, query: RowsQuery):
 
 @bp.post(
     "/<model_id>/app-database/entities/<entity_type>",
-    responses={200: _OBJECT, **errors(400, 409, *PROTECTED, *BODY)},
+    responses={200: _OBJECT, **errors(400, *APP_DB, *PROTECTED, *BODY)},
 )
 def create_row(path: EntityPath, body: RowBody):
     """Create a row."""
@@ -232,7 +239,7 @@ def create_row(path: EntityPath, body: RowBody):
 
 @bp.get(
     "/<model_id>/app-database/entities/<entity_type>/<id>",
-    responses={200: _OBJECT, **errors(400, *PROTECTED)},
+    responses={200: _OBJECT, **errors(400, *APP_DB, *PROTECTED)},
 )
 def read_row(path: RowPath):
     """One row."""
@@ -244,7 +251,7 @@ def read_row(path: RowPath):
 
 @bp.patch(
     "/<model_id>/app-database/entities/<entity_type>/<id>",
-    responses={200: _OBJECT, **errors(400, 409, *PROTECTED, *BODY)},
+    responses={200: _OBJECT, **errors(400, *APP_DB, *PROTECTED, *BODY)},
 )
 def update_row(path: RowPath, body: RowBody):
     """Change some fields of a row."""
@@ -261,7 +268,7 @@ def update_row(path: RowPath, body: RowBody):
 
 @bp.delete(
     "/<model_id>/app-database/entities/<entity_type>/<id>",
-    responses={200: Message, **errors(400, *PROTECTED)},
+    responses={200: Message, **errors(400, *APP_DB, *PROTECTED)},
 )
 def delete_row(path: RowPath):
     """Delete a row."""
@@ -271,7 +278,8 @@ def delete_row(path: RowPath):
 
 
 @bp.post(
-    "/<model_id>/app-database/seed", responses={200: _OBJECT, **errors(400, *PROTECTED, *BODY)}
+    "/<model_id>/app-database/seed",
+    responses={200: _OBJECT, **errors(400, *APP_DB, *PROTECTED, *BODY)},
 )
 def seed_app_database(path: ModelPath, body: SeedBody):
     """Fill the database with realistic linked data (all or nothing)."""
@@ -285,7 +293,7 @@ def seed_app_database(path: ModelPath, body: SeedBody):
     return respond(result)
 
 
-@bp.delete("/<model_id>/app-database", responses={200: Message, **errors(400, *PROTECTED)})
+@bp.delete("/<model_id>/app-database", responses={200: Message, **errors(400, *APP_DB, *PROTECTED)})
 def empty_app_database(path: ModelPath):
     """Delete every row of every entity; keep the schema."""
     with _app(path.model_id) as (definition, db):
@@ -293,7 +301,9 @@ def empty_app_database(path: ModelPath):
     return respond(Message(message="App database emptied"))
 
 
-@bp.post("/<model_id>/app-database/sync", responses={200: SyncPlan, **errors(400, 409, *PROTECTED)})
+@bp.post(
+    "/<model_id>/app-database/sync", responses={200: SyncPlan, **errors(400, *APP_DB, *PROTECTED)}
+)
 def sync_app_database(path: ModelPath, query: SyncQuery):
     """Bring the live database to the stored definition (``dry_run`` only plans)."""
     plan = handles.sync_model(

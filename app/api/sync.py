@@ -15,7 +15,7 @@ from services.sync.schemas import SyncRequest, SyncResponse
 bp = blueprint("sync")
 
 
-@bp.post("", responses={200: SyncResponse, **errors(400, 409, *PROTECTED, *BODY)})
+@bp.post("", responses={200: SyncResponse, **errors(400, 409, 503, *PROTECTED, *BODY)})
 def sync(body: SyncRequest):
     """Apply a batch of offline operations in one transaction; return the changes since it."""
     user = current_user()

@@ -31,7 +31,7 @@ from services.appdb.definition import Definition
 from services.appdb.schema import define_pydal
 from services.config import Settings
 from services.db.dal import forget_dal, open_dal
-from services.errors import Conflict, NotFound, ServiceError
+from services.errors import Conflict, NotFound, ServiceError, Unavailable
 
 # Idle connections a handle keeps for reuse (more are closed when given back): enough for the
 # worker threads that use one model at once, few enough that a full cache of handles stays far
@@ -60,6 +60,34 @@ class AppHandle:
         # SQLite cannot lose a connection under us; servers can (restart, idle timeout).
         db._adapter.check_active_connection = app_db.family != "sqlite"
         self.db = db
+        self.damage: str | None = None  # why the database cannot be trusted, once checked
+
+    def check(self) -> str | None:
+        """Check the database (SQLite: quick_check); remember and return what is wrong, if
+        anything. A damaged database serves no request: reads could be wrong, writes worse."""
+        if self.app_db.family != "sqlite":
+            return None
+        connection = None
+        try:
+            with _SETUP:
+                connection = self.db._adapter.connector()
+            found = [r[0] for r in connection.execute("PRAGMA quick_check").fetchall()]
+            self.damage = None if found == ["ok"] else "; ".join(found[:3])
+        except Exception as exc:  # noqa: BLE001 - "file is not a database", "malformed", I/O
+            self.damage = str(exc) or type(exc).__name__
+        finally:
+            if connection is not None:
+                with suppress(Exception):
+                    connection.close()
+        return self.damage
+
+    def refuse_if_damaged(self) -> None:
+        """Unavailable (503) naming the model when the database is damaged."""
+        if self.damage is not None:
+            raise Unavailable(
+                f"the app database of model {self.app_db.model_id!r} is damaged "
+                f"({self.damage}); restore it from a backup or delete the model"
+            )
 
     @property
     def definition(self) -> Definition:
@@ -117,6 +145,7 @@ class AppHandle:
             finally:
                 self._local.depth = depth
             return
+        self.refuse_if_damaged()
         connection = self._checkout()
         self._local.depth = 1
         healthy = True
@@ -167,6 +196,11 @@ class Handles:
             # Opening a missing SQLite file would create an empty one.
             raise NotFound(f"the app database of model {row.id!r} does not exist")
         fresh = AppHandle(app_db, key)
+        if fresh.check() is not None:
+            # Not cached: every request checks again, so a restored file serves at once.
+            fresh.close()
+            self.invalidate(row.id)
+            fresh.refuse_if_damaged()
         stale: list[AppHandle] = []
         with self._lock:
             current = self._handles.get(row.id)
@@ -222,18 +256,27 @@ def open_app_database(
     except ServiceError:
         raise
     except Exception:
-        _explain_race(db, row)
+        _explain_race(db, row, handle)
+        if handle.check() is not None:  # an I/O or format error: is the file damaged?
+            handles.invalidate(row.id)
+            handle.refuse_if_damaged()
         raise
 
 
-def _explain_race(db: DAL, row: Row) -> None:
+def _explain_race(db: DAL, row: Row, handle: AppHandle) -> None:
     # A failure on a model deleted or changed meanwhile (a missing table, a dropped schema) is
-    # the race, not a bug: 404 for a deleted model, 409 for a changed one (issue 14).
+    # the race, not a bug: 404 for a deleted model, 409 for a changed one (issue 14). The app
+    # database changes first and the catalog commits after, so both are looked at.
     table = db.app_model
     current = db(table.id == row.id).select(table.id, table.created_at, table.version).first()
-    if current is None:
+    if current is None or not store.exists(handle.app_db):
         raise NotFound(models.NOT_FOUND) from None
-    if _key(current) != _key(row):
+    changed = _key(current) != _key(row)
+    if not changed:
+        with suppress(Exception):  # a damaged database: the damage check answers for it
+            recorded = store.recorded_definition(handle.app_db)
+            changed = recorded is not None and recorded[0] != int(row.version)
+    if changed:
         raise Conflict(f"model {row.id!r} changed while this request ran; retry it") from None
 
 
@@ -244,10 +287,25 @@ def app_database_status(
     row = models.get_model(db=db, model_id=model_id, owner_id=owner_id)
     app_db = models.app_database(settings=handles.settings, row=row)
     if not store.exists(app_db):
-        return store.status(app_db, last_seeded=row.last_seeded_at)
-    handle = handles.handle_for(row)
+        return {**store.status(app_db, last_seeded=row.last_seeded_at), "healthy": False}
+    try:
+        handle = handles.handle_for(row)
+    except Unavailable as exc:
+        # Nothing is read from a damaged database: it is reported, not opened.
+        return {
+            "exists": True,
+            "total_entities": 0,
+            "entity_counts": {},
+            "last_seeded": row.last_seeded_at,
+            "schema_version": store.schema_version(app_db.definition),
+            "size_bytes": store.size_bytes(app_db),
+            "in_sync": False,
+            "healthy": False,
+            "problem": exc.detail,
+        }
     with handle.session() as rows_db:
-        return store.status(handle.app_db, last_seeded=row.last_seeded_at, rows_db=rows_db)
+        report = store.status(handle.app_db, last_seeded=row.last_seeded_at, rows_db=rows_db)
+    return {**report, "healthy": True}
 
 
 def seed_app_database(

@@ -83,7 +83,11 @@ def list_quarantined(*, settings: Settings) -> list[Quarantined]:
             for p in sorted(folder.iterdir())
             if p.suffix == ".db" and _NAME.match(p.name)
         ]
-    return [Quarantined(n, n) for n in store.list_names(main, PREFIX) if _NAME.match(n)]
+    # A MySQL server is shared: only names made from this service's database are its own.
+    mine = f"{main.sa_url.database}__" if main.family != "postgresql" else ""
+    return [
+        Quarantined(n, n) for n in store.list_names(main, PREFIX) if _NAME.match(n) and mine in n
+    ]
 
 
 def purge_quarantined(*, settings: Settings, names: list[str] | None = None) -> list[str]:
