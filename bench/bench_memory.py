@@ -126,7 +126,7 @@ def mixed(client: Client, model_id: str, count: int, base: int = 0) -> int:
             client.call(
                 "POST",
                 f"{API}/models/{model_id}/app-database/seed",
-                {"seed": n, "preserve_existing": True},
+                {"seed": base + n, "preserve_existing": True},
             )
         elif step == 50:
             client.call("GET", f"{API}/models/{model_id}/app-database/status")
