@@ -184,20 +184,13 @@ def cmd_quarantine(settings: Settings, action: str, names: list[str]) -> int:
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Seed one model's app database with a progress bar (stderr), in bounded memory."""
-    from tqdm import tqdm
-
-    from services.appdb import handles
+    from services.appdb import handles, seed
     from services.db.dal import close_dal, open_dal
 
     db = open_dal(settings.database)
     owned = handles.Handles(settings, capacity=1)
     try:
-        with tqdm(total=None, unit="row", file=sys.stderr, disable=None) as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
+        with seed.progress_bar(file=sys.stderr) as progress:
             result = handles.seed_app_database(
                 handles=owned,
                 db=db,
@@ -220,7 +213,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 def _complete_interrupted_updates(app, settings: Settings) -> None:
     # A model change whose app database committed but whose main row did not (a crash between
     # the two commits) is finished before any request sees the model.
-    from services.appdb.models import complete_interrupted_updates
+    from services.appdb.catalog import complete_interrupted_updates
 
     db = app.extensions["dal"]
     try:

@@ -10,11 +10,26 @@ from flask import Flask, Response, json
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unavailable
+from services.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Problems,
+    ServiceError,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
-_STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, Invalid: 400, Unavailable: 503}
+_STATUS = {
+    NotFound: 404,
+    Conflict: 409,
+    Forbidden: 403,
+    Invalid: 400,
+    Problems: 409,
+    Unavailable: 503,
+}
 # Where a validated model came from, by its class-name suffix (FastAPI's "loc" prefixes).
 _LOCATIONS = (("Query", "query"), ("Path", "path"), ("Header", "header"))
 
@@ -92,8 +107,7 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _service_error(exc: ServiceError) -> Response:
-    problems = getattr(exc, "problems", None)
-    if problems and not isinstance(exc, Conflict):
+    if isinstance(exc, Problems) and not exc.conflict:
         # Located problems (a definition, a row, a filter) answer like a validation error.
         located = [
             {
@@ -102,7 +116,7 @@ def _service_error(exc: ServiceError) -> Response:
                 if p["loc"][:1] in (["body"], ["query"], ["path"])
                 else ["body", *p["loc"]],
             }
-            for p in problems
+            for p in exc.problems
         ]
         return json_error(422, validation_detail(located))
     status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 400)

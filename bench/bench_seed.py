@@ -1,7 +1,7 @@
 """Benchmark seeding: 100,000 linked rows over 5 entities with ``python -m app seed``.
 
 Each repeat creates a fresh data dir (main database migrated, one user, the bench model and its
-SQLite app database made by services.appdb.models.create_model), then runs the CLI in a child
+SQLite app database made by services.appdb.catalog.create_model), then runs the CLI in a child
 process, ``python -m app seed MODEL --count N``, progress bar included, and measures:
 
 * end to end: spawn to exit of the CLI process (interpreter start, imports, seed, commit);
@@ -171,7 +171,7 @@ db = open_dal(target, define=False)
 define_pydal(db, definition, target.family)
 stats = {}
 try:
-    with progress_bar(file=sys.stderr) as progress:
+    with progress_bar(file=sys.stderr, disable=False) as progress:
         answer = seed(db=db, definition=definition, max_instances_per_entity=count,
                       seed=seed_value, progress=progress, stats=stats)
 finally:
@@ -218,7 +218,7 @@ def definition():
 
 def prepare_cli(folder: Path, model_id: str) -> Path:
     """A data dir with the main database migrated, one user and the bench model; its app db."""
-    from services.appdb import models
+    from services.appdb import catalog
     from services.appdb.definition import ModelIn
     from services.config import load_settings
     from services.db.dal import close_dal, open_dal
@@ -234,9 +234,9 @@ def prepare_cli(folder: Path, model_id: str) -> Path:
         model_in = ModelIn.model_validate(
             {"id": model_id, "name": "Seed bench", "definition": BENCH_MODEL}
         )
-        row = models.create_model(db=db, settings=settings, owner_id=owner, model_in=model_in)
+        row = catalog.create_model(db=db, settings=settings, owner_id=owner, model_in=model_in)
         db.commit()
-        return models.app_database(settings=settings, row=row).target.sqlite_path
+        return catalog.app_database(settings=settings, row=row).target.sqlite_path
     finally:
         close_dal(db)
 

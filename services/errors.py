@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
 
 class ServiceError(Exception):
     """Base: ``detail`` is safe to show to the client."""
@@ -25,6 +29,34 @@ class Forbidden(ServiceError):
 
 class Invalid(ServiceError):
     """The request is well-formed but cannot be carried out as asked."""
+
+
+class Problems(ServiceError):
+    """Located problems with a request, each ``{loc, msg, type}``: the one error type for a list.
+
+    Answered as a 422 listing them, or, when ``conflict`` is set (a value clashes with stored
+    data, such as a taken unique value), as a 409 with ``detail``.
+    """
+
+    def __init__(
+        self, problems: list[dict], detail: str = "invalid request", *, conflict: bool = False
+    ) -> None:
+        super().__init__(detail)
+        self.problems = problems
+        self.conflict = conflict
+
+
+def problem(loc: Sequence, msg: str, kind: str = "value_error") -> dict:
+    """One located problem, in the shape of a 422 answer's detail items."""
+    return {"loc": list(loc), "msg": msg, "type": kind}
+
+
+def validation_problems(error: ValidationError, loc: Sequence = ()) -> list[dict]:
+    """A pydantic error as located problems, under ``loc``."""
+    return [
+        problem([*loc, *e["loc"]], e["msg"], e["type"])
+        for e in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
 
 
 class Unavailable(ServiceError):

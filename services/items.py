@@ -7,10 +7,10 @@ from typing import Any
 
 from pydal import DAL
 
-from services.db.rows import as_dicts
+from services.db import feed
+from services.db.statements import as_dicts
 from services.errors import NotFound
 from services.schemas import ItemCreate, ItemPublic, ItemsPublic
-from services.sync import feed
 
 PUBLIC_FIELDS = ("id", "title", "description", "owner_id", "created_at")
 NOT_FOUND = "Item not found"

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 MAX_PAGE = 1000
+# A model id: in file names, SQL identifiers and sync scopes; case-insensitively unique.
+MODEL_ID_PATTERN = r"^[A-Za-z0-9-]{1,100}$"
 MAX_SKIP = 2**31 - 1
 
 
@@ -52,7 +54,6 @@ def _text(min_length: int = 0, max_length: int | None = None):
     ]
 
 
-SafeStr = Annotated[str, AfterValidator(_printable), _NO_NUL]
 # 254: the longest address email-validator (and RFC 5321's path limit) accepts; a document
 # that promised 255 made schema-valid input fail validation.
 # email-validator refuses special-use domains (name@x.test, name@host.local): say so, too.
@@ -284,37 +285,3 @@ class Status(BaseModel):
     uptime_seconds: float
     schema_in_parity: bool
     parity_findings: list[str]
-
-
-class AppModelPublic(BaseModel):
-    """A stored model definition."""
-
-    id: str
-    name: str
-    definition: dict
-    version: int
-    owner_id: uuid.UUID
-    created_at: UtcDateTime | None = None
-    updated_at: UtcDateTime | None = None
-    last_seeded_at: UtcDateTime | None = None
-
-
-class AppModelsPublic(BaseModel):
-    """A page of model definitions."""
-
-    data: list[AppModelPublic]
-    count: int
-
-
-class SyncPlan(BaseModel):
-    """What a schema sync does or would do."""
-
-    operations: list[str]
-    destructive: list[str]
-    applied: bool
-
-
-class AppModelUpdated(AppModelPublic):
-    """A changed model and the sync that brought its database along."""
-
-    sync: SyncPlan

@@ -13,3 +13,10 @@ def to_naive_utc(value: datetime) -> datetime:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+def wire_time(value: datetime | None) -> str | None:
+    """A stored (naive UTC) or aware datetime as RFC 3339 UTC with ``Z``, as every answer has it."""
+    if value is None:
+        return None
+    return to_naive_utc(value).isoformat() + "Z"

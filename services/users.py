@@ -11,11 +11,11 @@ from pydal import DAL
 from pydal.objects import Row
 
 from services import security
-from services.db.rows import is_integrity_error, row_dict
+from services.db import feed
+from services.db.statements import is_integrity_error, row_dict
 from services.errors import Conflict, Forbidden, Invalid, NotFound
 from services.items import FEED_TABLE
 from services.schemas import UserCreate, UserPublic, UserRegister, UsersPublic
-from services.sync import feed
 from services.timeutil import utcnow
 
 PUBLIC_FIELDS = ("id", "email", "is_active", "is_superuser", "full_name", "created_at")
@@ -121,13 +121,7 @@ def delete_user(*, db: DAL, user_id: uuid.UUID, acting_user_id: uuid.UUID) -> No
     if user.is_superuser and user_id == acting_user_id:
         raise Forbidden("Super users are not allowed to delete themselves")
     # The cascade deletes the user's items: their feed entries become tombstones first.
-    feed.renumber(
-        db,
-        (db.sync_row.tbl == FEED_TABLE)
-        & (db.sync_row.owner_id == user_id)
-        & (db.sync_row.deleted == False),  # noqa: E712 - a PyDAL query, not a test
-        deleted=True,
-    )  # noqa: E712
+    feed.bury(db, [FEED_TABLE], owner_id=user_id)
     db(db.user.id == user_id).delete()
 
 

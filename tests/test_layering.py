@@ -1,4 +1,5 @@
-"""Guards on the architecture: rows never go through SQLAlchemy, Flask stays in app/."""
+"""Guards on the architecture: rows never go through SQLAlchemy, Flask stays in app/, app
+databases and offline sync stay apart, the change feed is storage."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ SQLALCHEMY_ALLOWED = {
     "services/appdb/definition.py",
     "services/appdb/schema.py",
     "services/appdb/store.py",
-    "services/appdb/sync.py",
+    "services/appdb/migration.py",
     # Per-model schema-change locks: advisory locks on the server, no rows.
     "services/appdb/locks.py",
 }
@@ -78,11 +79,58 @@ def test_flask_is_imported_only_by_app(path):
     assert not flask, f"{_rel(path)} imports {flask}: only app/ may import Flask"
 
 
+# App databases and offline sync do not import each other; services/sync_scopes.py bridges them.
+APART = {"services/appdb": "services.sync", "services/sync": "services.appdb"}
+# The change feed's PyDAL tables are read and written by services/db/feed.py only.
+FEED_TABLES = {"sync_row", "sync_counter"}
+FEED_MODULE = "services/db/feed.py"
+
+
+def _attributes(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+
+
+@pytest.mark.parametrize("path", _modules("services/appdb", "services/sync"), ids=_rel)
+def test_app_databases_and_offline_sync_do_not_import_each_other(path):
+    folder = next(f for f in APART if _rel(path).startswith(f + "/"))
+    forbidden = APART[folder]
+    found = sorted(n for n in _imports(path) if n == forbidden or n.startswith(forbidden + "."))
+    assert not found, (
+        f"{_rel(path)} imports {found}: {folder} must not import {forbidden}; "
+        "connect them in services/sync_scopes.py"
+    )
+
+
+def test_the_change_feed_lives_with_the_data_layer():
+    assert (ROOT / FEED_MODULE).exists(), f"the change feed is storage: {FEED_MODULE}"
+    assert not (ROOT / "services/sync/feed.py").exists(), "the feed moved back under sync"
+    users = [
+        _rel(p) for p in _modules("app", "services", "bench") if "services.sync.feed" in _imports(p)
+    ]
+    assert not users, f"{users} import services.sync.feed: the feed is services.db.feed"
+
+
+@pytest.mark.parametrize("path", _modules("app", "services"), ids=_rel)
+def test_only_the_feed_module_touches_feed_tables(path):
+    if _rel(path) == FEED_MODULE:
+        return
+    touched = sorted(_attributes(path) & FEED_TABLES)
+    assert not touched, (
+        f"{_rel(path)} reads feed tables {touched} directly: ask services/db/feed.py instead"
+    )
+
+
 def test_guard_sees_a_violation(tmp_path):
     # The guard must be able to fail: a module with a session import is caught.
     bad = tmp_path / "bad.py"
     bad.write_text("from sqlalchemy.orm import Session\n", encoding="utf-8")
     assert "sqlalchemy.orm.Session" in _imports(bad)
+    # ... and so can the new rules: a sync module importing an app-database module, a feed table
+    # read outside the feed.
+    bad.write_text("from services.appdb import rows\ndb.sync_row.insert()\n", encoding="utf-8")
+    assert "services.appdb" in _imports(bad)
+    assert "sync_row" in _attributes(bad)
 
 
 # Opening, committing and closing app databases belongs to services/appdb/handles.py: a route

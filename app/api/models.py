@@ -5,23 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db, get_handles
 from app.http import respond
-from services.appdb import handles, models, rows
-from services.appdb.definition import ModelIn, Name
-from services.schemas import (
+from services.appdb import catalog, handles, rows
+from services.appdb.definition import ModelIn
+from services.appdb.schemas import (
     AppModelPublic,
     AppModelsPublic,
     AppModelUpdated,
-    Message,
-    PageQuery,
-    Query,
-    SyncPlan,
+    EntityPath,
+    MigrationPlanPublic,
+    MigrationQuery,
+    ModelPath,
+    RowBody,
+    RowPath,
+    RowsQuery,
+    SeedBody,
 )
+from services.schemas import Message, PageQuery
+from services.timeutil import wire_time
 
 bp = blueprint("models")
 
@@ -40,58 +45,6 @@ _PAGE = {
         }
     }
 }
-
-
-class ModelPath(BaseModel):
-    """A model id in the path."""
-
-    model_id: str = Field(pattern=r"^[A-Za-z0-9-]{1,100}$")
-
-
-class EntityPath(ModelPath):
-    """An entity of a model."""
-
-    entity_type: Name
-
-
-class RowPath(EntityPath):
-    """One row of an entity."""
-
-    id: str = Field(max_length=64)
-
-
-class SyncQuery(Query):
-    """Sync options."""
-
-    model_config = ConfigDict(extra="forbid")
-    dry_run: bool = False
-    allow_destructive: bool = False
-
-
-class RowsQuery(Query):
-    """Paging, sort, and filters as extra keys (``price.gt=10``, ``name.contains=ab``)."""
-
-    model_config = ConfigDict(extra="allow")
-    limit: int = Field(default=50, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=2**31 - 1)
-    sort: str | None = Field(default=None, max_length=1000)
-
-
-class RowBody(BaseModel):
-    """A row: field names to values, checked against the definition by the service."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class SeedBody(BaseModel):
-    """Seeding options."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)  # true is not 1
-    max_instances_per_entity: int = Field(default=5, ge=1, le=10)
-    specific_entities: list[Name] | None = Field(default=None, max_length=50)
-    preserve_existing: bool = False
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
-    locale: str = Field(default="en_US", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
 
 
 # A row request can also meet a model changed or deleted meanwhile (409) or a damaged app
@@ -121,32 +74,32 @@ def _app(model_id: str):
 @bp.get("/", responses={200: AppModelsPublic, **errors(400, *PROTECTED)})
 def read_models(query: PageQuery):
     """List models, newest first."""
-    found, count = models.list_models(
+    found, count = catalog.list_models(
         db=get_db(), owner_id=_owner(), skip=query.skip, limit=query.limit
     )
-    return respond(models.page_public(found, count))
+    return respond(catalog.page_public(found, count))
 
 
 @bp.post("/", responses={200: AppModelPublic, **errors(400, 409, *PROTECTED, *BODY)})
 def create_model(body: ModelIn):
     """Store a model definition and create its database."""
-    row = models.create_model(
+    row = catalog.create_model(
         db=get_db(), settings=_settings(), owner_id=current_user().id, model_in=body
     )
-    return respond(models.to_public(row))
+    return respond(catalog.to_public(row))
 
 
 @bp.get("/<model_id>", responses={200: AppModelPublic, **errors(400, *PROTECTED)})
 def read_model(path: ModelPath):
     """One model definition."""
     return respond(
-        models.to_public(models.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner()))
+        catalog.to_public(catalog.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner()))
     )
 
 
 @bp.put("/<model_id>", responses={200: AppModelUpdated, **errors(400, 409, *PROTECTED, *BODY)})
-def update_model(path: ModelPath, query: SyncQuery, body: ModelIn):
-    """Replace the definition and sync the database (``dry_run`` only plans)."""
+def update_model(path: ModelPath, query: MigrationQuery, body: ModelIn):
+    """Replace the definition and migrate the database (``dry_run`` only plans)."""
     row, plan = handles.update_model(
         handles=get_handles(),
         db=get_db(),
@@ -156,8 +109,8 @@ def update_model(path: ModelPath, query: SyncQuery, body: ModelIn):
         dry_run=query.dry_run,
         allow_destructive=query.allow_destructive,
     )
-    public = models.to_public(row).model_dump()
-    return respond(AppModelUpdated(**public, sync=SyncPlan(**plan.as_dict())))
+    public = catalog.to_public(row).model_dump()
+    return respond(AppModelUpdated(**public, sync=MigrationPlanPublic(**plan.as_dict())))
 
 
 @bp.delete("/<model_id>", responses={200: Message, **errors(400, 409, *PROTECTED)})
@@ -180,8 +133,7 @@ def read_app_database_status(path: ModelPath):
     report = handles.app_database_status(
         handles=get_handles(), db=get_db(), model_id=path.model_id, owner_id=_owner()
     )
-    if report["last_seeded"] is not None:
-        report["last_seeded"] = report["last_seeded"].isoformat() + "Z"
+    report["last_seeded"] = wire_time(report["last_seeded"])
     return respond(report)
 
 
@@ -199,7 +151,7 @@ def read_app_database_status(path: ModelPath):
 def read_entities(path: ModelPath):
     """Each entity with its display name, row count and last update."""
     with _app(path.model_id) as (definition, db):
-        return respond(models.entity_summaries(db=db, definition=definition))
+        return respond(catalog.entity_summaries(db=db, definition=definition))
 
 
 @bp.get(
@@ -302,11 +254,12 @@ def empty_app_database(path: ModelPath):
 
 
 @bp.post(
-    "/<model_id>/app-database/sync", responses={200: SyncPlan, **errors(400, *APP_DB, *PROTECTED)}
+    "/<model_id>/app-database/sync",
+    responses={200: MigrationPlanPublic, **errors(400, *APP_DB, *PROTECTED)},
 )
-def sync_app_database(path: ModelPath, query: SyncQuery):
+def sync_app_database(path: ModelPath, query: MigrationQuery):
     """Bring the live database to the stored definition (``dry_run`` only plans)."""
-    plan = handles.sync_model(
+    plan = handles.migrate_model(
         handles=get_handles(),
         db=get_db(),
         model_id=path.model_id,
@@ -314,4 +267,4 @@ def sync_app_database(path: ModelPath, query: SyncQuery):
         dry_run=query.dry_run,
         allow_destructive=query.allow_destructive,
     )
-    return respond(SyncPlan(**plan.as_dict()))
+    return respond(MigrationPlanPublic(**plan.as_dict()))

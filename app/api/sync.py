@@ -9,7 +9,7 @@ from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db, get_handles
 from app.http import respond
-from services.sync import service
+from services import sync_scopes
 from services.sync.schemas import SyncRequest, SyncResponse
 
 bp = blueprint("sync")
@@ -19,7 +19,7 @@ bp = blueprint("sync")
 def sync(body: SyncRequest):
     """Apply a batch of offline operations in one transaction; return the changes since it."""
     user = current_user()
-    result = service.sync(
+    result = sync_scopes.sync(
         db=get_db(),
         settings=current_app.config["SETTINGS"],
         user_id=user.id,

@@ -16,11 +16,10 @@ from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRESQL_RES
 from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
 from sqlalchemy.sql.compiler import RESERVED_WORDS as ANSI_RESERVED
 
-from services.errors import ServiceError
-from services.schemas import Title
+from services.errors import Problems
+from services.schemas import MODEL_ID_PATTERN, Title
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
-MODEL_ID_PATTERN = r"^[A-Za-z0-9-]{1,100}$"
 SYSTEM_COLUMNS = frozenset({"id", "created_at", "updated_at"})
 MAX_ENTITIES = 50
 MAX_FIELDS = 100
@@ -110,12 +109,7 @@ class ModelIn(_Strict):
     definition: Definition
 
 
-class DefinitionInvalid(ServiceError):
-    """The definition breaks rules that span the document; ``problems`` locate each one."""
-
-    def __init__(self, problems: list[dict]) -> None:
-        super().__init__("invalid model definition")
-        self.problems = problems
+INVALID_DEFINITION = "invalid model definition"
 
 
 def _problem(loc: list, msg: str, kind: str = "value_error") -> dict:
@@ -209,10 +203,10 @@ def problems(definition: Definition) -> list[dict]:
 
 
 def validate_definition(definition: Definition) -> Definition:
-    """Raise DefinitionInvalid listing every problem, or return the definition."""
+    """Raise Problems listing every problem, or return the definition."""
     found = problems(definition)
     if len(definition.model_dump_json(by_alias=True)) > MAX_DEFINITION_BYTES:
         found.append(_problem([], f"the definition is larger than {MAX_DEFINITION_BYTES} bytes"))
     if found:
-        raise DefinitionInvalid(found)
+        raise Problems(found, INVALID_DEFINITION)
     return definition

@@ -26,7 +26,7 @@ from pydal import DAL
 from pydal._globals import THREAD_LOCAL
 from pydal.objects import Row
 
-from services.appdb import locks, models, store
+from services.appdb import catalog, locks, store
 from services.appdb.definition import Definition
 from services.appdb.schema import define_pydal
 from services.config import Settings
@@ -191,7 +191,7 @@ class Handles:
             if handle is not None and handle.key == key:
                 self._handles.move_to_end(row.id)
                 return handle
-        app_db = models.app_database(settings=self.settings, row=row, definition=definition)
+        app_db = catalog.app_database(settings=self.settings, row=row, definition=definition)
         if app_db.family == "sqlite" and not store.exists(app_db):
             # Opening a missing SQLite file would create an empty one.
             raise NotFound(f"the app database of model {row.id!r} does not exist")
@@ -248,7 +248,7 @@ def open_app_database(
     *, handles: Handles, db: DAL, model_id: str, owner_id: uuid.UUID | None
 ) -> Iterator[tuple[Definition, DAL]]:
     """The model's definition and a session on its database, after the ownership check."""
-    row = models.get_model(db=db, model_id=model_id, owner_id=owner_id)
+    row = catalog.get_model(db=db, model_id=model_id, owner_id=owner_id)
     handle = handles.handle_for(row)
     try:
         with handle.session() as rows_db:
@@ -270,7 +270,7 @@ def _explain_race(db: DAL, row: Row, handle: AppHandle) -> None:
     table = db.app_model
     current = db(table.id == row.id).select(table.id, table.created_at, table.version).first()
     if current is None or not store.exists(handle.app_db):
-        raise NotFound(models.NOT_FOUND) from None
+        raise NotFound(catalog.NOT_FOUND) from None
     changed = _key(current) != _key(row)
     if not changed:
         with suppress(Exception):  # a damaged database: the damage check answers for it
@@ -284,8 +284,8 @@ def app_database_status(
     *, handles: Handles, db: DAL, model_id: str, owner_id: uuid.UUID | None
 ) -> dict[str, Any]:
     """The status report of the model's database, through its handle."""
-    row = models.get_model(db=db, model_id=model_id, owner_id=owner_id)
-    app_db = models.app_database(settings=handles.settings, row=row)
+    row = catalog.get_model(db=db, model_id=model_id, owner_id=owner_id)
+    app_db = catalog.app_database(settings=handles.settings, row=row)
     if not store.exists(app_db):
         return {**store.status(app_db, last_seeded=row.last_seeded_at), "healthy": False}
     try:
@@ -319,7 +319,7 @@ def seed_app_database(
         rows_db,
     ):
         result = seed.seed(db=rows_db, definition=definition, **options)
-    models.mark_seeded(db=db, model_id=model_id)
+    catalog.mark_seeded(db=db, model_id=model_id)
     return result
 
 
@@ -327,17 +327,17 @@ def delete_model(*, handles: Handles, db: DAL, model_id: str, owner_id: uuid.UUI
     """Close the model's handle, then drop its database and forget it."""
     with locks.model_lock(settings=handles.settings, model_id=model_id):
         handles.invalidate(model_id)
-        models.delete_model(db=db, settings=handles.settings, model_id=model_id, owner_id=owner_id)
+        catalog.delete_model(db=db, settings=handles.settings, model_id=model_id, owner_id=owner_id)
         db.commit()
         handles.invalidate(model_id)  # a request may have opened it again meanwhile
 
 
 def update_model(*, handles: Handles, db: DAL, model_id: str, **options: Any):
-    """models.update_model under the model's lock, then the old handle is closed (the next
+    """catalog.update_model under the model's lock, then the old handle is closed (the next
     request builds the new one)."""
     with locks.model_lock(settings=handles.settings, model_id=model_id):
         try:
-            result = models.update_model(
+            result = catalog.update_model(
                 db=db, settings=handles.settings, model_id=model_id, **options
             )
             db.commit()  # before the lock goes: the next change must read this version
@@ -346,12 +346,12 @@ def update_model(*, handles: Handles, db: DAL, model_id: str, **options: Any):
             handles.invalidate(model_id)
 
 
-def sync_model(*, handles: Handles, db: DAL, model_id: str, **options: Any):
-    """models.sync_model under the model's lock, then the handle is closed: its tables may no
+def migrate_model(*, handles: Handles, db: DAL, model_id: str, **options: Any):
+    """catalog.migrate_model under the model's lock, then the handle is closed: its tables may no
     longer match."""
     with locks.model_lock(settings=handles.settings, model_id=model_id):
         try:
-            result = models.sync_model(
+            result = catalog.migrate_model(
                 db=db, settings=handles.settings, model_id=model_id, **options
             )
             db.commit()

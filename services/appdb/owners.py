@@ -14,7 +14,7 @@ import uuid
 from pydal import DAL
 
 from services import users
-from services.appdb import locks, models
+from services.appdb import catalog, locks
 from services.appdb.handles import Handles
 from services.errors import Forbidden, NotFound
 
@@ -30,11 +30,11 @@ def delete_user(
         raise Forbidden("Super users are not allowed to delete themselves")
     settings = handles.settings
     for row in db(db.app_model.owner_id == user_id).select(
-        *[db.app_model[f] for f in models.PUBLIC_FIELDS]
+        *[db.app_model[f] for f in catalog.PUBLIC_FIELDS]
     ):
         with locks.model_lock(settings=settings, model_id=row.id):
             handles.invalidate(row.id)
-            models.delete_model(db=db, settings=settings, model_id=row.id, owner_id=None)
+            catalog.delete_model(db=db, settings=settings, model_id=row.id, owner_id=None)
             db.commit()  # the database is gone: its model must go too, whatever happens next
             handles.invalidate(row.id)
     users.delete_user(db=db, user_id=user_id, acting_user_id=acting_user_id)

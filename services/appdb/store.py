@@ -25,8 +25,9 @@ import sqlalchemy as sa
 from pydal import DAL
 from sqlalchemy.pool import NullPool
 
-from services.appdb.definition import MODEL_ID_PATTERN, Definition
+from services.appdb.definition import Definition
 from services.appdb.schema import SCHEMA_RECORD, build_metadata, define_pydal
+from services.db import feed
 from services.db.dal import close_dal, open_dal
 from services.db.engine import make_engine
 from services.db.parity import (
@@ -37,7 +38,7 @@ from services.db.parity import (
 )
 from services.db.urls import DatabaseTarget, sqlite_target, with_database
 from services.errors import Conflict, Invalid, NotFound
-from services.sync import feed
+from services.schemas import MODEL_ID_PATTERN
 
 APPS_FOLDER = "apps"
 NAME_PREFIX = "app_"
@@ -45,7 +46,7 @@ HASHED_PREFIX = "apph_"
 MAX_NAME_LENGTH = 63  # PostgreSQL's identifier limit
 MYSQL_MAX_NAME_LENGTH = 64
 _SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
-SYNC_FIX = "sync the app database (POST .../app-database/sync) or recreate the model"
+MIGRATE_FIX = "migrate the app database (POST .../app-database/sync) or recreate the model"
 BUILD_FIX = "make build_metadata and define_pydal (services/appdb/schema.py) agree"
 
 
@@ -120,7 +121,7 @@ def server_database_name(*, main_database: str, model_id: str) -> str:
 
 
 def with_definition(app_db: AppDatabase, definition: Definition) -> AppDatabase:
-    """The same database described by another definition (after a sync)."""
+    """The same database described by another definition (after a migration)."""
     return replace(app_db, definition=definition)
 
 
@@ -130,11 +131,6 @@ def schema_version(definition: Definition) -> str:
         definition.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def model_metadata(definition: Definition) -> sa.MetaData:
-    """The model's SQLAlchemy tables, unqualified: app connections are pinned to their schema."""
-    return build_metadata(definition)
 
 
 # --------------------------------------------------------------------------- connections
@@ -221,7 +217,7 @@ def create(app_db: AppDatabase, *, version: int = 1) -> None:
     """Create the model's database and all its tables; a no-op if it exists and matches.
 
     Raises Conflict when the database exists with tables that differ from the definition
-    (a sync, not a create, changes a schema).
+    (a migration, not a create, changes a schema).
     """
     existed = exists(app_db)
     if existed and _has_tables(app_db):
@@ -229,7 +225,8 @@ def create(app_db: AppDatabase, *, version: int = 1) -> None:
         if found:
             raise Conflict(
                 f"the app database of model {app_db.model_id!r} already exists with another "
-                f"schema ({len(found)} difference(s)); sync it instead: " + "; ".join(found[:5])
+                f"schema ({len(found)} difference(s)); migrate it instead "
+                "(POST .../app-database/sync): " + "; ".join(found[:5])
             )
         return
     if app_db.family == "sqlite":
@@ -251,7 +248,7 @@ def create(app_db: AppDatabase, *, version: int = 1) -> None:
             # One transaction: SQLite (see make_engine) and PostgreSQL roll DDL back on error.
             with engine.begin() as connection:
                 ensure_schema(connection, app_db)
-                metadata = model_metadata(app_db.definition)
+                metadata = build_metadata(app_db.definition)
                 metadata.create_all(connection)
                 # The feed's counter row, so no two first writers race to create it.
                 connection.execute(
@@ -371,6 +368,21 @@ def open_rows_dal(app_db: AppDatabase) -> DAL:
     return db
 
 
+@contextmanager
+def transaction(app_db: AppDatabase) -> Iterator[DAL]:
+    """A DAL on the model's database for one unit of work: committed when the block succeeds,
+    rolled back when it raises, closed either way."""
+    db = open_rows_dal(app_db)
+    try:
+        yield db
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        close_dal(db)
+
+
 # --------------------------------------------------------------------------- status, drift
 
 
@@ -379,7 +391,7 @@ def differences(app_db: AppDatabase, *, rows_db: DAL | None = None) -> list[str]
     (``rows_db``: the handle's DAL on it, else one is opened for the check)."""
     if not exists(app_db):
         return [f"the app database of model {app_db.model_id!r} does not exist ({app_db.label})"]
-    metadata = model_metadata(app_db.definition)
+    metadata = build_metadata(app_db.definition)
     db = rows_db or open_rows_dal(app_db)
     try:
         findings = [replace(f, fix=BUILD_FIX) for f in compare_models_to_pydal(metadata, db)]
@@ -397,7 +409,8 @@ def differences(app_db: AppDatabase, *, rows_db: DAL | None = None) -> list[str]
 
 
 def _reworded(finding: Finding, check: str | None = None) -> Finding:
-    # The parity check speaks of the main database's migrations; here the fix is a sync.
+    # The parity check speaks of the main database's migrations; here the fix is an
+    # app-database migration.
     def say(text: str) -> str:
         return (
             text.replace("migrations do not create it", "the app database lacks it")
@@ -410,7 +423,7 @@ def _reworded(finding: Finding, check: str | None = None) -> Finding:
         check=check or finding.check,
         left=say(finding.left),
         right=say(finding.right),
-        fix=SYNC_FIX,
+        fix=MIGRATE_FIX,
     )
 
 

@@ -24,14 +24,13 @@ from typing import Any
 
 from pydal import DAL
 
-from services.appdb.rows import RowInvalid, problem, record_cascade
-from services.db.rows import insert_rows, select_in
-from services.errors import Conflict
-from services.sync import feed
-from services.sync.feed import Change, Entry, Version
+from services.db import feed
+from services.db.feed import Change, Entry, Version
+from services.db.statements import insert_rows, select_in
+from services.errors import Conflict, Problems, problem
 from services.sync.schemas import OperationKind, SyncRequest
 from services.sync.tables import SyncTable
-from services.timeutil import to_naive_utc, utcnow
+from services.timeutil import to_naive_utc, utcnow, wire_time
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 APPLIED = "applied"
@@ -86,7 +85,7 @@ class _Batch:
 
 
 def parse(scope: Scope, request: SyncRequest, table_name) -> list[_Op]:
-    """The batch's operations, checked; RowInvalid (a 422) lists every problem."""
+    """The batch's operations, checked; Problems (a 422) lists every problem."""
     problems: list[dict] = []
     ops: list[_Op] = []
     seen: set[str] = set()
@@ -115,7 +114,7 @@ def parse(scope: Scope, request: SyncRequest, table_name) -> list[_Op]:
             _Op(raw.id, raw.operation, table, row_id, state, Version(ts, request.client_id, raw.id))
         )
     if problems:
-        raise RowInvalid(problems, "invalid sync batch")
+        raise Problems(problems, "invalid sync batch")
     return ops
 
 
@@ -168,10 +167,12 @@ def apply(scope: Scope, client_id: str, ops: Sequence[_Op]) -> tuple[list[str], 
 
 
 def _retryable(exc: Exception) -> bool:
-    name = type(exc).__name__
-    if name in _RETRYABLE:
+    # By class names along the MRO: psycopg2 raises subclasses (UniqueViolation of
+    # IntegrityError), which a check of the exact name missed (a 500 on PostgreSQL).
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & set(_RETRYABLE):
         return True
-    return name == "OperationalError" and bool(exc.args) and exc.args[0] in _MYSQL_RETRYABLE
+    return "OperationalError" in names and bool(exc.args) and exc.args[0] in _MYSQL_RETRYABLE
 
 
 def _processed(db: DAL, user_id: uuid.UUID, client_id: str, op_ids: list[str]) -> dict[str, str]:
@@ -244,7 +245,7 @@ def _apply_one(batch: _Batch, op: _Op) -> str:
 def _cascade(batch: _Batch, deleted: dict, changed: dict) -> None:
     """Record rows a deletion removed or changed, and forget what the batch knew of them."""
     _flush(batch)  # entries pending for those rows must be stored before they are renumbered
-    record_cascade(batch.scope.db, deleted, changed)
+    feed.record_cascade(batch.scope.db, deleted, changed)
     for rows_of in (deleted, changed):
         for name, ids in rows_of.items():
             for row_id in ids:
@@ -304,7 +305,7 @@ def changes(scope: Scope, cursor: str | None, limit: int) -> dict[str, Any]:
                 "id": str(entry.row_id),
                 "operation": "DELETE" if data is None else "UPSERT",
                 "data": data,
-                "timestamp": entry.version.ts.isoformat() + "Z",
+                "timestamp": wire_time(entry.version.ts),
                 "client_id": entry.version.client_id,
                 "operation_id": entry.version.op_id,
             }

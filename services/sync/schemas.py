@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.schemas import UtcDateTime
+from services.schemas import MODEL_ID_PATTERN, UtcDateTime
 
 MAX_OPERATIONS = 1000
 DEFAULT_LIMIT = 1000
@@ -17,7 +17,7 @@ MAX_LIMIT = 5000
 
 # Printable ASCII without spaces: ids end up in tie-breaks and logs, never in SQL text.
 Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:~-]{1,100}$")]
-Scope = Annotated[str, StringConstraints(pattern=r"^(items|models/[A-Za-z0-9-]{1,100})$")]
+Scope = Annotated[str, StringConstraints(pattern=rf"^(items|models/{MODEL_ID_PATTERN[1:-1]})$")]
 TableName = Annotated[str, StringConstraints(max_length=300)]
 
 

@@ -1,4 +1,4 @@
-"""``POST /api/v1/sync``: pick the database a batch syncs, apply the batch, read the feed.
+"""Offline sync of one database: pick the database a batch writes to, apply it, read the feed.
 
 A batch writes to one database, ``items`` (the main database) or one model's app database,
 because only one database's transaction can make it all-or-nothing: a model's SQLite file and
@@ -9,17 +9,16 @@ tables, else it is ``items``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from pydal import DAL
 
-from services.appdb.handles import Handles, open_app_database
-from services.appdb.rows import RowInvalid, problem
-from services.config import Settings
-from services.errors import Invalid
-from services.sync import batch, feed
+from services.db import feed
+from services.errors import Invalid, Problems, problem
+from services.sync import batch
 from services.sync.schemas import SyncRequest
-from services.sync.tables import EntityTable, ItemsTable
+from services.sync.tables import ItemsTable, SyncTable
 
 ITEMS = "items"
 MODELS = "models/"
@@ -35,7 +34,8 @@ def _scope_of(table: str) -> str | None:
     return None
 
 
-def _choose_scope(request: SyncRequest) -> str:
+def choose_scope(request: SyncRequest) -> str:
+    """The database the batch writes to: ``items`` or ``models/<id>``; Problems if mixed."""
     scopes = [_scope_of(op.table) for op in request.operations]
     chosen = request.scope or next((s for s in scopes if s is not None), None) or ITEMS
     problems = []
@@ -57,33 +57,33 @@ def _choose_scope(request: SyncRequest) -> str:
                 )
             )
     if problems:
-        raise RowInvalid(problems, "invalid sync batch")
+        raise Problems(problems, "invalid sync batch")
     return chosen
 
 
-def sync(
+def sync_items(
+    *, db: DAL, user_id: uuid.UUID, superuser: bool, request: SyncRequest
+) -> dict[str, Any]:
+    """Apply a batch on ``items`` (the main database) and answer with the changes after the
+    client's cursor; the caller commits."""
+    scope = batch.Scope(db, {ITEMS: ItemsTable(db)}, user_id, superuser)
+    return _run(scope, request, lambda t: t if t == ITEMS else None)
+
+
+def sync_tables(
     *,
     db: DAL,
-    settings: Settings,
+    tables: Mapping[str, SyncTable],
+    scope: str,
     user_id: uuid.UUID,
     superuser: bool,
     request: SyncRequest,
-    handles: Handles,
 ) -> dict[str, Any]:
-    """Apply the batch and answer with the changes after the client's cursor (an app database's
-    batch goes through its handle in ``handles``)."""
-    chosen = _choose_scope(request)
-    if chosen == ITEMS:
-        scope = batch.Scope(db, {ITEMS: ItemsTable(db)}, user_id, superuser)
-        return _run(scope, request, lambda t: t if t == ITEMS else None)
-    model_id = chosen[len(MODELS) :]
-    with open_app_database(
-        handles=handles, db=db, model_id=model_id, owner_id=None if superuser else user_id
-    ) as (definition, rows_db):
-        tables = {e.name: EntityTable(rows_db, definition, e.name) for e in definition.entities}
-        prefix = f"{chosen}/"
-        scope = batch.Scope(rows_db, tables, user_id, superuser, prefix=prefix)
-        return _run(scope, request, lambda t: t[len(prefix) :] if t.startswith(prefix) else None)
+    """Apply a batch on the tables of another database (``scope`` ``models/<id>``, its tables by
+    entity name), in the caller's transaction on ``db``."""
+    prefix = f"{scope}/"
+    engine_scope = batch.Scope(db, dict(tables), user_id, superuser, prefix=prefix)
+    return _run(engine_scope, request, lambda t: t[len(prefix) :] if t.startswith(prefix) else None)
 
 
 def _run(scope: batch.Scope, request: SyncRequest, table_name) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def _run(scope: batch.Scope, request: SyncRequest, table_name) -> dict[str, Any]
         try:
             feed.decode_cursor(request.cursor)
         except Invalid as exc:
-            raise RowInvalid(
+            raise Problems(
                 [problem(["body", "cursor"], exc.detail, "cursor")], "invalid cursor"
             ) from None
     ops = batch.parse(scope, request, table_name)

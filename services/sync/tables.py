@@ -1,9 +1,10 @@
 """The tables a client can sync, each behind one small interface the batch engine uses.
 
-``items`` lives in the main database and its rows have owners; an app database's entities live in
-that model's database and belong to whoever may see the model. INSERT and UPDATE carry a row's
-whole state (see services/sync/schemas.py): last write wins per row, and a write that sets the
-whole row is what makes the result the same in any delivery order.
+``items`` lives in the main database and its rows have owners. An app database's entities live in
+that model's database and belong to whoever may see the model; their adapter is
+services/appdb/sync_adapter.py, which fits SyncTable without importing this package. INSERT and
+UPDATE carry a row's whole state (see services/sync/schemas.py): last write wins per row, and a
+write that sets the whole row is what makes the result the same in any delivery order.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from typing import Any, Protocol
 from pydal import DAL
 from pydantic import ValidationError
 
-from services.appdb import rows as app_rows
-from services.appdb.definition import Definition
-from services.db.rows import delete_row, insert_rows, select_in, update_row
+from services.db.statements import delete_row, insert_rows, select_in, update_row
+from services.errors import validation_problems
 from services.schemas import Input, Name, Title
-from services.timeutil import utcnow
+from services.timeutil import utcnow, wire_time
 
 READ_ONLY = ("owner_id", "created_at", "updated_at")
 ITEM_FIELDS = ("id", "title", "description", "owner_id", "created_at", "updated_at")
@@ -50,13 +50,6 @@ class SyncTable(Protocol):
 
     def flush(self) -> None:
         """Write what the table held back (new rows, inserted together)."""
-
-
-def _problems(error: ValidationError, loc: Sequence) -> list[dict]:
-    return [
-        {"loc": [*loc, *e["loc"]], "msg": e["msg"], "type": e["type"]}
-        for e in error.errors(include_url=False, include_context=False, include_input=False)
-    ]
 
 
 class _ItemState(Input):
@@ -95,7 +88,7 @@ class ItemsTable:
                 return state.id, {"title": state.title, "description": state.description}, []
             return _RowRef.model_validate(data).id, None, []
         except ValidationError as error:
-            return uuid.UUID(int=0), None, _problems(error, loc)
+            return uuid.UUID(int=0), None, validation_problems(error, loc)
 
     def rows(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
         """Items by id, as the feed shows them."""
@@ -108,8 +101,8 @@ class ItemsTable:
                 "title": r["title"],
                 "description": r["description"],
                 "owner_id": str(r["owner_id"]),
-                "created_at": _iso(r["created_at"]),
-                "updated_at": _iso(r["updated_at"]),
+                "created_at": wire_time(r["created_at"]),
+                "updated_at": wire_time(r["updated_at"]),
             }
             for r in found
         }
@@ -150,52 +143,3 @@ class ItemsTable:
         rows = list(self.pending.values())
         self.pending = {}
         insert_rows(self.db, self.db.item, rows)
-
-
-class EntityTable:
-    """One entity of a model's app database."""
-
-    owned = False
-
-    def __init__(self, db: DAL, definition: Definition, entity: str) -> None:
-        self.db = db
-        self.definition = definition
-        self.plan = app_rows.entity_plan(definition, entity)
-        self.name = entity
-
-    def parse(self, with_state: bool, data: Any, loc: Sequence) -> tuple[uuid.UUID, Any, list]:
-        """Validate the row's id and (INSERT/UPDATE) every field against the definition."""
-        row_id, values, links, problems = app_rows.parse_state(
-            self.plan, data, loc, with_state=with_state
-        )
-        return row_id, (values, links), problems
-
-    def rows(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict]:
-        """Rows by id with their ManyToMany lists."""
-        return app_rows.rows_by_id(self.db, self.plan, ids)
-
-    def conflict(self, row_id: uuid.UUID, state: Any) -> str | None:
-        """A reference to a missing row, or a unique value another row holds."""
-        values, links = state
-        return app_rows.state_conflict(self.db, self.plan, row_id, values, links)
-
-    def write(
-        self, row_id: uuid.UUID, state: Any, *, exists: bool, owner_id: uuid.UUID | None
-    ) -> None:
-        """Insert the row, or replace its fields and lists."""
-        values, links = state
-        app_rows.write_state(self.db, self.plan, row_id, values, links, exists=exists)
-
-    def flush(self) -> None:
-        """Entity rows are written as they come (references and unique values are checked)."""
-
-    def delete(self, row_id: uuid.UUID) -> tuple[dict, dict]:
-        """Delete the row; rows its foreign keys delete or change are returned, not recorded."""
-        deleted, changed = app_rows.cascade(self.db, self.definition, self.name, [row_id])
-        app_rows.delete_ids(self.db, self.plan, [row_id])
-        deleted[self.name].discard(row_id)
-        return deleted, changed
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() + "Z" if value is not None else None

@@ -306,8 +306,7 @@ def test_a_schema_change_cut_off_before_the_main_commit_is_completed(client, su,
     # definition) but before the main database committed the model row: simulated by applying
     # the change to the app database alone. Start-up, or the next change, completes the row.
     from app.cli import _complete_interrupted_updates
-    from services.appdb import store
-    from services.appdb import sync as schema_sync
+    from services.appdb import migration, store
     from services.appdb.definition import Definition
 
     settings = client.app.config["SETTINGS"]
@@ -325,7 +324,7 @@ def test_a_schema_change_cut_off_before_the_main_commit_is_completed(client, su,
         model_id="shop-demo",
         definition=Definition.model_validate(before["definition"]),
     )
-    schema_sync.apply(
+    migration.apply(
         target,
         new,
         allow_destructive=False,

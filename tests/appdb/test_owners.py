@@ -8,7 +8,7 @@ import pytest
 
 from app.cli import main as cli_main
 from services.appdb import quarantine, store
-from services.appdb.models import app_database, get_model
+from services.appdb.catalog import app_database, get_model
 from tests.api.conftest import API, new_user, superuser_headers
 from tests.appdb.test_handles import model, ok
 

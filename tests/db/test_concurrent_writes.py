@@ -22,9 +22,9 @@ import uuid
 
 import pytest
 
+from services.db import feed
 from services.db.dal import close_dal, open_dal
-from services.db.rows import is_integrity_error
-from services.sync import feed
+from services.db.statements import is_integrity_error
 from services.users import ensure_default_superuser
 from tests.conftest import BACKENDS
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydal import DAL
 from pydal.objects import Row
 
-from services.db.rows import insert_rows, select_in, select_ordered, update_row
+from services.db.statements import insert_rows, select_in, select_ordered, update_row
 from services.errors import Invalid
 from services.timeutil import utcnow
 
@@ -301,3 +301,28 @@ def register_new_rows(db: DAL, tbl: str, table, *, owner_id: uuid.UUID | None = 
         f"AND s.{feed.row_id._rname} = {t_id})"
     )
     return count
+
+
+def record_cascade(
+    db: DAL, deleted: Mapping[str, set[uuid.UUID]], changed: Mapping[str, set[uuid.UUID]]
+) -> None:
+    """Renumber the feed entries of rows a deletion removed or changed (see cascade)."""
+    feed_table = db.sync_row
+    for rows_of, is_deleted in ((deleted, True), (changed, None)):
+        for name, ids in rows_of.items():
+            ids = list(ids)
+            for start in range(0, len(ids), 500):
+                query = (feed_table.tbl == name) & feed_table.row_id.belongs(
+                    ids[start : start + 500]
+                )
+                renumber(db, query, deleted=is_deleted)
+
+
+def bury(db: DAL, tbls: Iterable[str], *, owner_id: uuid.UUID | None = None) -> int:
+    """Make every live entry of the rows of ``tbls`` (only ``owner_id``'s, when given) a
+    tombstone, before those rows are deleted in bulk; returns how many."""
+    table = db.sync_row
+    query = table.tbl.belongs(sorted(tbls)) & (table.deleted == False)  # noqa: E712
+    if owner_id is not None:
+        query &= table.owner_id == owner_id
+    return renumber(db, query, deleted=True)

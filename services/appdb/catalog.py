@@ -12,20 +12,20 @@ from pydal import DAL
 from pydal.objects import Row
 
 if TYPE_CHECKING:
-    from services.appdb import sync
+    from services.appdb import migration
 
 from services.appdb import quarantine, store
 from services.appdb.definition import (
+    INVALID_DEFINITION,
     Definition,
-    DefinitionInvalid,
     ModelIn,
     validate_definition,
 )
+from services.appdb.schemas import AppModelPublic, AppModelsPublic
 from services.config import Settings
-from services.db.rows import is_integrity_error, row_dict
-from services.errors import Conflict, NotFound
-from services.schemas import AppModelPublic, AppModelsPublic
-from services.timeutil import utcnow
+from services.db.statements import is_integrity_error, row_dict
+from services.errors import Conflict, NotFound, Problems, problem
+from services.timeutil import utcnow, wire_time
 
 log = logging.getLogger(__name__)
 PUBLIC_FIELDS = (
@@ -136,9 +136,7 @@ def create_model(*, db: DAL, settings: Settings, owner_id: uuid.UUID, model_in: 
 
 def _check_same_id(model_id: str, model_in: ModelIn) -> None:
     if model_in.id != model_id:
-        raise DefinitionInvalid(
-            [{"loc": ["id"], "msg": "must equal the model id in the path", "type": "value_error"}]
-        )
+        raise Problems([problem(["id"], "must equal the model id in the path")], INVALID_DEFINITION)
 
 
 def update_model(
@@ -150,9 +148,9 @@ def update_model(
     model_in: ModelIn,
     dry_run: bool,
     allow_destructive: bool,
-) -> tuple[Row, sync.Plan]:
-    """Change name and definition and sync the database to it (or only plan, for a dry run)."""
-    from services.appdb import sync  # Alembic (~11 MB): only for schema changes
+) -> tuple[Row, migration.MigrationPlan]:
+    """Change name and definition and migrate the database to it (or only plan, for a dry run)."""
+    from services.appdb import migration  # Alembic (~11 MB): only for schema changes
 
     _check_same_id(model_id, model_in)
     row = complete_interrupted_update(
@@ -161,11 +159,11 @@ def update_model(
     validate_definition(model_in.definition)
     target = app_database(settings=settings, row=row)
     if dry_run:
-        return row, sync.plan(target, model_in.definition)
+        return row, migration.plan(target, model_in.definition)
     version = row.version + 1
     # The app database commits first, recording (version, definition); if this process dies
     # before the main database commits below, complete_interrupted_update finishes the job.
-    result = sync.apply(
+    result = migration.apply(
         target,
         model_in.definition,
         allow_destructive=allow_destructive,
@@ -180,7 +178,7 @@ def update_model(
     return get_model(db=db, model_id=model_id, owner_id=None), result
 
 
-def sync_model(
+def migrate_model(
     *,
     db: DAL,
     settings: Settings,
@@ -188,17 +186,17 @@ def sync_model(
     owner_id: uuid.UUID | None,
     dry_run: bool,
     allow_destructive: bool,
-) -> sync.Plan:
+) -> migration.MigrationPlan:
     """Bring the live database to the stored definition (or only plan it)."""
-    from services.appdb import sync
+    from services.appdb import migration
 
     row = complete_interrupted_update(
         db=db, settings=settings, row=get_model(db=db, model_id=model_id, owner_id=owner_id)
     )
     target = app_database(settings=settings, row=row)
     if dry_run:
-        return sync.plan(target, target.definition)
-    return sync.apply(
+        return migration.plan(target, target.definition)
+    return migration.apply(
         target,
         target.definition,
         allow_destructive=allow_destructive,
@@ -263,7 +261,7 @@ def entity_summaries(*, db: DAL, definition: Definition) -> list[dict[str, Any]]
                 "entity_type": entity.name,
                 "display_name": entity.display_name or entity.name,
                 "record_count": db(table).count(),
-                "last_updated": newest.updated_at.isoformat() + "Z" if newest else None,
+                "last_updated": wire_time(newest.updated_at) if newest else None,
             }
         )
     return summaries

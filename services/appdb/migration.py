@@ -1,5 +1,5 @@
-"""Schema sync: the difference between a new definition and a model's live database, applied
-in one transaction.
+"""App-database migration: the difference between a new definition and a model's live
+database, applied in one transaction.
 
 Alembic's comparison (``produce_migrations``) finds the operations; its ``Operations`` run them
 on a connection from ``make_engine``. On SQLite a table changes through a batch rebuild (copy,
@@ -27,13 +27,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.schema import conv  # a name the naming convention must not rewrite
 
 from services.appdb.definition import Definition, validate_definition
+from services.appdb.schema import build_metadata
 from services.appdb.store import (
     AppDatabase,
     app_engine,
     create,
     ensure_schema,
     exists,
-    model_metadata,
     record_definition,
     restart_feed,
     with_definition,
@@ -45,7 +45,7 @@ from services.errors import Conflict, Invalid
 
 
 class DestructiveChange(Conflict):
-    """The sync would lose data; ``operations`` lists what, and allow_destructive permits it."""
+    """The migration would lose data: ``operations`` says what; allow_destructive permits it."""
 
     def __init__(self, operations: list[str]) -> None:
         super().__init__(
@@ -69,8 +69,8 @@ class _Unit:
 
 
 @dataclass
-class Plan:
-    """What a sync does: readable operations, the destructive ones among them, and the result."""
+class MigrationPlan:
+    """What a migration does: readable operations, the destructive ones, and the result."""
 
     operations: list[str] = field(default_factory=list)
     destructive: list[str] = field(default_factory=list)
@@ -87,7 +87,7 @@ class Plan:
         return not self.operations
 
     def as_dict(self) -> dict:
-        """The plan as JSON-ready data (for a dry run or a sync response)."""
+        """The plan as JSON-ready data (for a dry run or a migration's answer)."""
         return {
             "operations": list(self.operations),
             "destructive": list(self.destructive),
@@ -98,7 +98,7 @@ class Plan:
 # --------------------------------------------------------------------------- planning
 
 
-def plan(app_db: AppDatabase, new_definition: Definition) -> Plan:
+def plan(app_db: AppDatabase, new_definition: Definition) -> MigrationPlan:
     """The operations that would bring the live database to ``new_definition`` (changes nothing)."""
     validate_definition(new_definition)
     if not exists(app_db):
@@ -113,15 +113,15 @@ def plan(app_db: AppDatabase, new_definition: Definition) -> Plan:
         engine.dispose()
 
 
-def _creation_plan(definition: Definition) -> Plan:
-    result = Plan()
-    for table in model_metadata(definition).sorted_tables:
+def _creation_plan(definition: Definition) -> MigrationPlan:
+    result = MigrationPlan()
+    for table in build_metadata(definition).sorted_tables:
         result.operations.append(f"create table {table.name}")
     return result
 
 
-def _plan(connection: sa.Connection, new_definition: Definition) -> Plan:
-    metadata = model_metadata(new_definition)
+def _plan(connection: sa.Connection, new_definition: Definition) -> MigrationPlan:
+    metadata = build_metadata(new_definition)
     context = MigrationContext.configure(
         connection,
         opts={
@@ -177,7 +177,7 @@ def _plan(connection: sa.Connection, new_definition: Definition) -> Plan:
                     )
                 )
 
-    result = Plan()
+    result = MigrationPlan()
     for unit in creates:
         for op in unit.ops:
             _describe(result, op, live, wanted, dialect)
@@ -350,7 +350,7 @@ def _columns(obj) -> str:
 
 
 def _describe(
-    result: Plan,
+    result: MigrationPlan,
     op: alembic_ops.MigrateOperation,
     live: dict[str, dict[str, ColumnSpec]],
     wanted: dict[str, dict[str, ColumnSpec]],
@@ -463,7 +463,7 @@ def apply(
     allow_destructive: bool,
     backups_dir: Path,
     version: int,
-) -> Plan:
+) -> MigrationPlan:
     """Bring the live database to ``new_definition`` in one transaction, after a snapshot.
 
     Raises DestructiveChange (a Conflict) listing the destructive operations unless
@@ -480,7 +480,7 @@ def apply(
         create(new_db, version=version)
         result.applied = True
         return result
-    metadata = model_metadata(new_definition)
+    metadata = build_metadata(new_definition)
     sqlite = app_db.family == "sqlite"
     engine = app_engine(app_db)
     try:
@@ -497,8 +497,8 @@ def apply(
                         raise DestructiveChange(result.destructive)
                     if app_db.family == "mysql":
                         raise Unsupported(
-                            "schema sync is not supported on MySQL/MariaDB: its DDL commits "
-                            "statement by statement, so a failed sync could leave the app "
+                            "schema migration is not supported on MySQL/MariaDB: its DDL commits "
+                            "statement by statement, so a failed migration could leave the app "
                             "database half changed; planned: " + "; ".join(result.operations)
                         )
                     for check in result._checks:
@@ -527,12 +527,12 @@ def apply(
                         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                         if broken:
                             raise Invalid(
-                                "the sync would leave rows pointing at rows that do not exist; "
+                                "the migration would leave rows pointing at missing rows; "
                                 f"nothing was changed: {broken[:5]}"
                             )
                     left = _plan(connection, new_definition)
                     if not left.empty:
-                        raise RuntimeError(f"sync left differences: {left.operations}")
+                        raise RuntimeError(f"migration left differences: {left.operations}")
                     record_definition(connection, metadata, new_definition, version)
                     restart_feed(connection, metadata)
                     result.applied = True
