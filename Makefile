@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench-memory bench wrk lint clean
+.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench-memory bench wrk chromium lint clean console-test
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -31,7 +31,7 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite)
 	$(PY) -m app serve --data-dir $(DATA_DIR)
 
-test: $(STAMP) ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
+test: $(STAMP) chromium ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 parity: $(STAMP) ## Check models, migrations, database and PyDAL tables agree (DATA_DIR or DATABASE_URL)
@@ -71,6 +71,23 @@ wrk: ## Install wrk (the HTTP load generator) when missing: apt-get as root, els
 	    echo "wrk not found (install it as root: apt-get install -y wrk);" \
 	      "the Python load generator will be used"; \
 	  fi; }
+
+# The console's end-to-end tests (tests/console/) drive Debian's chromium through Playwright's
+# pinned Python package; `playwright install` (a download of its own browser build) is never run.
+chromium: ## Install Debian's chromium for the console's browser tests when missing: apt-get as root, else say how
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "chromium not found; apt-get install -y chromium"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	      || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+	      || echo "installing chromium failed; the console's browser tests will not run"; \
+	  else \
+	    echo "chromium not found (install it as root: apt-get install -y chromium);" \
+	      "the console's browser tests are skipped (they fail under CI)"; \
+	  fi; }
+
+console-test: $(STAMP) chromium ## The console's browser tests only; screenshots in tests/results/console (or CONSOLE_SHOTS)
+	$(PY) -m pytest -p no:xdist -q tests/console
 
 bench-api: $(BENCH_STAMP) wrk ## Benchmark the HTTP API (wrk) against the FastAPI+SQLModel peer, a constant Flask endpoint and raw sqlite3
 	$(PY) -m bench.bench_api $(BENCH_API_ARGS)

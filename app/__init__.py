@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, *, serve: bool = True) -> OpenA
     # import this package too, and Flask with flask-openapi3 is ~20 MB and ~0.3 s of that.
     from flask_openapi3 import Info, OpenAPI
 
-    from app import auth, db, errors, guard, http, logs
+    from app import auth, console, db, errors, guard, http, logs, metrics
     from app.api import operation_id, register_blueprints
 
     settings = settings or load_settings()
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *, serve: bool = True) -> OpenA
     app.json = http.StrictJSONProvider(app)
     # Order matters: before-request hooks run in registration order.
     logs.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
     guard.init_app(app)
     http.init_app(app)
@@ -57,4 +58,5 @@ def create_app(settings: Settings | None = None, *, serve: bool = True) -> OpenA
         db.init_app(app, settings)
         auth.init_app(app, settings)
     register_blueprints(app)
+    console.init_app(app)
     return app

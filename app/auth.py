@@ -13,6 +13,7 @@ from flask import Flask, current_app, g, request
 from flask_jwt_extended import JWTManager, create_access_token, get_jwt, verify_jwt_in_request
 from pydal.objects import Row
 
+from app import console
 from app.db import get_db
 from app.errors import json_error
 from services import security, users
@@ -97,6 +98,8 @@ def _refusal() -> str:
 
 def _gate():
     if not current_app.extensions["auth_required"] or request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if request.endpoint in console.PUBLIC_ENDPOINTS:
         return None
     if request.endpoint is None or request.endpoint.startswith(("openapi", "swagger")):
         return None  # 404s and the documentation pages

@@ -367,6 +367,20 @@ def test_swagger_ui_and_openapi_document_are_bundled(sidecar_exe, tmp_path, side
     assert "Warning: plugin" not in service.stderr()
 
 
+def test_the_console_and_metrics_are_bundled(sidecar_exe, tmp_path, sidecars):
+    # The console's files are data (sidecar.spec lists app/static/console); prometheus_client
+    # is imported by name.
+    service = _spawn(sidecars, sidecar_exe, tmp_path / "data", tmp_path / "tmp")
+    status, page = call(service.port, "GET", "/")
+    assert status == 200 and "App Previewer" in page and "/console/js/app.js" in page
+    status, script = call(service.port, "GET", "/console/js/rows.js")
+    assert status == 200 and "entityPlan" in script
+    status, metrics = call(service.port, "GET", "/metrics")
+    assert (
+        status == 200 and 'http_requests_total{method="GET",route="/",status="200"} 1.0' in metrics
+    )
+
+
 def test_seeding_with_faker_works_in_the_bundle(sidecar_exe, tmp_path, sidecars):
     # Faker is imported lazily and, frozen, finds its providers and locales by globbing
     # sys._MEIPASS/faker/providers/**/__init__.py: sidecar.spec ships empty marker files for
