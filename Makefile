@@ -3,14 +3,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-DATA_DIR ?= ./.data
+# Without DATA_DIR (or DATABASE_URL) every command finds the data where `python -m app` and
+# plain `alembic` do: ./.data from the repository root (services/config.py default_data_dir).
+DATA_ARG = $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 PYTEST_ARGS ?= -n 2
 
 .DEFAULT_GOAL := help
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test parity migrate downgrade openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench-memory bench wrk chromium lint clean console-test
+.PHONY: help install run test parity migrate downgrade downgrade-to-empty openapi generate-client sidecar bench-core bench-api bench-startup bench-seed bench-sync bench-browse bench-memory bench wrk chromium lint coverage clean console-test
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -28,20 +30,27 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
-run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite)
-	$(PY) -m app serve --data-dir $(DATA_DIR)
+run: $(STAMP) ## Migrate and serve on http://127.0.0.1:1430 with data in ./.data (SQLite; DATA_DIR=... elsewhere)
+	$(PY) -m app serve $(DATA_ARG)
 
 test: $(STAMP) chromium ## Run the whole suite (parity included) on SQLite, PostgreSQL and MariaDB where reachable
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 parity: $(STAMP) ## Check models, migrations, database and PyDAL tables agree (DATA_DIR or DATABASE_URL)
-	$(PY) -m app parity --data-dir $(DATA_DIR)
+	$(PY) -m app parity $(DATA_ARG)
 
 migrate: $(STAMP) ## Migrate the database in DATA_DIR (or DATABASE_URL) to head
-	$(PY) -m app migrate --data-dir $(DATA_DIR)
+	$(PY) -m app migrate $(DATA_ARG)
 
-downgrade: $(STAMP) ## Downgrade the database in DATA_DIR to base
-	$(PY) -m app downgrade base --data-dir $(DATA_DIR)
+downgrade: $(STAMP) ## Go back one revision (the database in DATA_DIR or DATABASE_URL)
+	$(PY) -m app downgrade -1 $(DATA_ARG)
+
+downgrade-to-empty: $(STAMP) ## Downgrade to base: drops every table and its rows (asks first; CONFIRM=yes skips)
+	@if [ "$(CONFIRM)" != yes ]; then \
+	  printf 'This drops every table of the database and all its rows. Type yes to go on: '; \
+	  read answer; [ "$$answer" = yes ] || { echo "nothing changed"; exit 1; }; \
+	fi
+	$(PY) -m app downgrade base $(DATA_ARG)
 
 openapi: $(STAMP) ## Print the OpenAPI document
 	$(PY) -m app openapi
@@ -53,9 +62,9 @@ generate-client: $(STAMP) ## Write $(CLIENT_DIR)/openapi.json and, where Node is
 		npx --yes $(OPENAPI_TS) -i $(CLIENT_DIR)/openapi.json -o $(CLIENT_DIR)/src; \
 	else echo "npx not found: wrote $(CLIENT_DIR)/openapi.json only"; fi
 
-sidecar: $(STAMP) ## Build the one-file sidecar executable dist/local-data-service-<target triple> (PyInstaller)
+sidecar: $(STAMP) ## Build the sidecar: dist/local-data-service-<target triple>/, one executable of that name inside (PyInstaller one-dir)
 	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build sidecar.spec
-	@ls -l dist/local-data-service-*
+	@ls -l dist/local-data-service-*/local-data-service-*
 
 bench-core: $(STAMP) ## Benchmark PyDAL batch inserts against raw sqlite3, and one parity run
 	$(PY) -m bench.bench_core
@@ -104,12 +113,25 @@ bench-sync: $(STAMP) ## Benchmark POST /api/v1/sync: ops/s in batches of 1,000 a
 bench-memory: $(STAMP) ## Benchmark RSS after warm-up and after 20,000 mixed requests (target: < 10 MB growth), and the largest allowed definition's create, page and status times
 	$(PY) -m bench.bench_memory $(BENCH_MEMORY_ARGS)
 
+bench-browse: $(BENCH_STAMP) wrk ## Benchmark browsing an app database (100,000 rows/entity) against Datasette on the same file, then 100 mixed connections
+	$(PY) -m bench.bench_browse $(BENCH_BROWSE_ARGS)
+
 bench: $(BENCH_STAMP) wrk ## Run every benchmark, print one table (service, peer, ceiling, ratios, targets) and chart; BENCH_QUICK=1 for a smoke run
 	BENCH_QUICK=$(BENCH_QUICK) $(PY) -m bench.bench_all $(BENCH_ARGS)
 
 lint: $(STAMP) ## Check formatting (ruff format --check) and lint (ruff check) over the whole tree
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
+
+# Every Python process the suite starts writes its own .coverage.* file (patch = subprocess in
+# pyproject.toml); a process ended by SIGKILL writes none. The report runs even when a test fails.
+coverage: $(STAMP) ## Run the suite under line and branch coverage of app/ and services/ (spawned service processes too); print the table and the totals, fail under the threshold
+	$(PY) -m coverage erase
+	@status=0; $(PY) -m coverage run -m pytest $(PYTEST_ARGS) || status=1; \
+	$(PY) -m coverage combine --quiet; \
+	$(PY) -m coverage report || status=1; \
+	echo "services/ total: $$($(PY) -m coverage report --include='services/*' --format=total)%"; \
+	exit $$status
 
 .PHONY: stress stress-harness
 STRESS_KILLS ?= 20
@@ -132,4 +154,4 @@ stress-harness: $(STAMP) ## The full harness only (HARNESS_PROFILE=full): fuzzin
 	status=$$?; $(PY) -m tests.harness.report "$$dir" || status=1; exit $$status
 
 clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .coverage .coverage.* htmlcov

@@ -27,13 +27,14 @@ def create_app(settings: Settings | None = None, *, serve: bool = True) -> OpenA
     """
     # Imported here, not at the top: CLI commands that build no app (seed, migrate, parity)
     # import this package too, and Flask with flask-openapi3 is ~20 MB and ~0.3 s of that.
-    from flask_openapi3 import Info, OpenAPI
+    from flask_openapi3 import Info
 
     from app import auth, console, db, errors, guard, http, logs, metrics
     from app.api import operation_id, register_blueprints
+    from app.apidoc import LazyDocOpenAPI
 
     settings = settings or load_settings()
-    app = OpenAPI(
+    app = LazyDocOpenAPI(
         __name__,
         info=Info(title="Local data service", version="1.0.0"),
         security_schemes=SECURITY_SCHEMES,

@@ -1,4 +1,4 @@
-"""Command line: serve, migrate, downgrade, parity. Each command parses and calls one service."""
+"""Command line (`python -m app COMMAND`): each command parses its arguments, calls one service."""
 
 from __future__ import annotations
 
@@ -24,8 +24,15 @@ def _settings_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="The local-first data service: serve its HTTP API, and manage its main "
+        "database and the app databases of its models.",
+        epilog="`python -m app COMMAND --help` shows a command's options. Settings come from an "
+        "option, else the environment (DATA_DIR, DATABASE_URL, ...), else "
+        "{DATA_DIR}/config.json, else the default.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="migrate, then serve the HTTP API")
     _settings_options(serve)
@@ -213,10 +220,12 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 def _complete_interrupted_updates(app, settings: Settings) -> None:
     # A model change whose app database committed but whose main row did not (a crash between
     # the two commits) is finished before any request sees the model.
-    from services.appdb.catalog import complete_interrupted_updates
-
     db = app.extensions["dal"]
     try:
+        if db(db.app_model).isempty():
+            return  # nothing to finish: leave the app-database code (and SQLAlchemy) unloaded
+        from services.appdb.catalog import complete_interrupted_updates
+
         if complete_interrupted_updates(db=db, settings=settings):
             db.commit()
     finally:

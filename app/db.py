@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
 from flask import Flask, Response, current_app, g
 from pydal import DAL
 
-from services.appdb.handles import Handles
 from services.config import Settings
 from services.db.dal import close_dal, open_dal
+
+if TYPE_CHECKING:
+    from services.appdb.handles import Handles
+
+_HANDLES_LOCK = threading.Lock()
 
 
 def init_app(app: Flask, settings: Settings, *, pool_size: int = 8) -> None:
@@ -18,8 +25,9 @@ def init_app(app: Flask, settings: Settings, *, pool_size: int = 8) -> None:
     # request, and under load the lock convoyed (18% of a page request at 16 clients). Server
     # connections go back to the pool, which tests them, so a restarted server is survived.
     app.extensions["kept_connections"] = set() if settings.database.family == "sqlite" else None
-    # The open app databases: built once per definition version, a bounded number kept.
-    app.extensions["app_handles"] = Handles(settings)
+    # The open app databases (made on first use: their services import SQLAlchemy, which a
+    # desktop app that never opens an app database should not pay for at start-up).
+    app.extensions["app_handles"] = None
     app.after_request(_commit_on_success)
     app.teardown_request(_release)
 
@@ -32,7 +40,16 @@ def get_db() -> DAL:
 
 def get_handles() -> Handles:
     """The app's open app databases (the services open, commit and close them)."""
-    return current_app.extensions["app_handles"]
+    handles = current_app.extensions["app_handles"]
+    if handles is None:
+        with _HANDLES_LOCK:
+            handles = current_app.extensions["app_handles"]
+            if handles is None:
+                from services.appdb.handles import Handles
+
+                handles = Handles(current_app.config["SETTINGS"])
+                current_app.extensions["app_handles"] = handles
+    return handles
 
 
 def close_db(app: Flask) -> None:

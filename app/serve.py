@@ -20,6 +20,9 @@ log = logging.getLogger("app.serve")
 DRAIN_SECONDS = 4.0
 PARENT_POLL_SECONDS = 0.5
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# waitress stops accepting at 100 open connections by default: exactly the load the service
+# must hold (issue 17), so one more client (a health check, a second window) was left waiting.
+CONNECTION_LIMIT = 256
 
 
 def watch_parent(pid: int, stop: threading.Event, on_death) -> threading.Thread:
@@ -112,6 +115,7 @@ def serve(
         threads=threads,
         ident="local-data-service",
         clear_untrusted_proxy_headers=True,
+        connection_limit=CONNECTION_LIMIT,
     )
     server.channel_class = QuietChannel
     port = int(server.effective_port)

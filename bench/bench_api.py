@@ -1,7 +1,7 @@
 """Benchmark the HTTP API under waitress against its peer and its ceilings, side by side.
 
 Starts ``python -m app serve`` on a fresh temporary data dir (SQLite), the peer ``python -m
-bench.peer serve`` (FastAPI + SQLModel under uvicorn, the seed design's stack, on its own fresh
+bench.peer serve`` (FastAPI + SQLModel under uvicorn, the template's stack, on its own fresh
 SQLite file) and ``python -m bench.const_app`` (a bare Flask+waitress constant endpoint with the
 service's thread count), seeds the same number of items into the service and the peer through
 their APIs, checks that both answer in the same shape over the same schema, then drives ``GET

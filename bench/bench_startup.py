@@ -7,9 +7,9 @@ machine hits every cell alike), the service is spawned as a desktop shell spawns
 * health - from spawn to the first ``GET /api/v1/utils/health-check/`` answered 200 ``true``
   (polled every 5 ms from the moment of spawn, on a port chosen before the spawn, so it does
   not wait for the ready line);
-* idle RSS - of the process that runs Python, 1 s after the ready line (for the one-file
-  executable that is the child its bootloader spawns, whose pid the ready line gives; the
-  bootloader's own RSS is listed apart);
+* idle RSS - of the process that runs Python (the pid the ready line gives), 1 s after the
+  ready line (were it a child of the spawned process, as with a one-file build's bootloader,
+  the parent's own RSS is listed apart);
 * stop - from SIGTERM to exit; every stop must exit 0 (and, for the executable, leave nothing
   unpacked in its TMPDIR), else the run is counted as an error and the exit status is 1.
 
@@ -17,11 +17,13 @@ Variants: ``python -m app`` with its bytecode cache warm; with no bytecode cache
 (``PYTHONPYCACHEPREFIX`` pointing at a fresh empty folder + ``PYTHONDONTWRITEBYTECODE=1``:
 every module, the standard library's and the dependencies' included, is compiled from source,
 the worst case after an install without .pyc); with ``-B`` on a fresh copy of the project's
-sources (the dependencies' .pyc warm, as after a checkout); and the PyInstaller one-file
-executable (built from sidecar.spec into dist/ when missing or older than its sources), which
-unpacks itself into TMPDIR at every start: once with TMPDIR on the same disk as the data dirs
-(the system temp folder) and, where /dev/shm exists, once on tmpfs, to show what that disk
-write costs.
+sources (the dependencies' .pyc warm, as after a checkout); and the executable of the
+PyInstaller one-dir bundle (built from sidecar.spec into dist/ when missing or older than its
+sources), which unpacks nothing (a one-file build wrote ~75 MB into TMPDIR at every start).
+
+The floor (``bench/floor.py``): the same interpreter importing only Flask, pydantic and PyDAL,
+then printing a ready line and answering health like the service: what no service on this stack
+can go below, measured in the same run so the service's targets are ratios to it.
 
 Data-dir states: ``fresh`` (an empty folder per run: the first start, which migrates from empty
 and creates the local superuser) and ``migrated`` (a folder at head, no migration pending).
@@ -52,7 +54,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.sidecar_build import REPO, SOURCE_DIRS, exe_name, newest_source, pyinstaller_command
+from bench.sidecar_build import REPO, SOURCE_DIRS, exe_path, newest_source, pyinstaller_command
 
 RESULTS_DIR = REPO / "bench" / "results"
 HEALTH = "/api/v1/utils/health-check/"
@@ -80,7 +82,7 @@ STATES = ("fresh", "migrated")
 
 
 def default_exe() -> Path:
-    return REPO / "dist" / exe_name()
+    return exe_path(REPO / "dist")
 
 
 def ensure_exe(exe: Path, rebuild: bool) -> str:
@@ -119,9 +121,9 @@ VARIANTS = (
     Variant("warm", "python -m app, warm .pyc"),
     Variant("nocache", "python -m app, no .pyc at all"),
     Variant("srccopy", "python -B -m app, fresh source copy"),
-    Variant("exe", "one-file executable"),
-    Variant("exe-shm", "one-file executable, unpack to tmpfs"),
+    Variant("exe", "one-dir bundle's executable"),
     Variant("peer", "peer (FastAPI+SQLModel), warm .pyc"),
+    Variant("floor", "floor: import flask, pydantic, pydal"),
 )
 SHM = Path("/dev/shm")  # Linux tmpfs: the exe-shm variant unpacks there (no disk I/O)
 
@@ -195,6 +197,9 @@ class Bench:
         if variant.key == "peer":
             # bench/peer: the same command-line contract (ready line, health, SIGTERM -> 0).
             return [sys.executable, "-m", "bench.peer", *serve], REPO, env
+        if variant.key == "floor":
+            # The same interpreter importing only Flask, pydantic and PyDAL (bench/floor.py).
+            return [sys.executable, "-m", "bench.floor", *serve], REPO, env
         if variant.key == "srccopy":
             env["PYTHONDONTWRITEBYTECODE"] = "1"
             return [sys.executable, "-B", "-m", "app", *serve], self.src_copy, env
@@ -466,17 +471,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import alembic
 
-    exe_size = f"{exe.stat().st_size / 1e6:.1f} MB, " if exe and exe.is_file() else ""
+    exe_size = (
+        f"{sum(p.stat().st_size for p in exe.parent.rglob('*') if p.is_file()) / 1e6:.1f} MB, "
+        if exe and exe.is_file()
+        else ""
+    )
     header = [
         "bench-startup: spawn -> ready line, spawn -> first health answer, idle RSS, stop "
         "(python -m app serve vs the sidecar executable and the FastAPI peer)",
         f"  Python {platform.python_version()}, {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPU(s); flask-openapi3 {flask_openapi3.__version__}, "
         f"alembic {alembic.__version__}; SQLite data dir on {tempfile.gettempdir()}",
-        f"  executable: {build_note} ({exe_size}PyInstaller {PyInstaller.__version__} one-file, "
+        f"  executable: {build_note} ({exe_size}PyInstaller {PyInstaller.__version__} one-dir, "
         f"no UPX)",
-        "  the executables unpack into TMPDIR on the data dirs' disk, or (unpack to tmpfs) into "
-        "/dev/shm: the difference is the cost of writing ~75 MB of files at every start",
         "  data dir: fresh = empty folder (migrates from empty, creates the local superuser); "
         "migrated = already at head",
         "  variants: warm .pyc = the repo's __pycache__ as left by earlier runs; no .pyc at all = "

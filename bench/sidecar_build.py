@@ -45,6 +45,11 @@ def exe_name() -> str:
     return f"{APP_NAME}-{target_triple()}" + (".exe" if sys.platform == "win32" else "")
 
 
+def exe_path(dist: Path) -> Path:
+    """The executable inside the one-dir bundle PyInstaller writes into ``dist``."""
+    return dist / f"{APP_NAME}-{target_triple()}" / exe_name()
+
+
 def newest_source() -> tuple[float, Path]:
     """The newest modification time (and file) among what the executable is built from."""
     newest = (0.0, SPEC)

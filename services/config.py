@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,11 +87,43 @@ class Settings:
         return sqlite_target(self.data_dir / self.database_name)
 
 
-def default_data_dir() -> Path:
-    """The platform's user data folder for this app."""
+DEVELOPMENT_DATA_DIR = ".data"
+
+
+def development_data_dir(cwd: Path | None = None) -> Path | None:
+    """``./.data`` when run from the root of a checkout of this repository, else None.
+
+    The one rule for where development data lives: ``make run``, ``python -m app`` and plain
+    ``alembic`` run from the repository root all find the same database there. A packaged
+    sidecar (frozen) never uses it: the desktop app may start it from any folder.
+    """
+    if getattr(sys, "frozen", False):
+        return None
+    cwd = Path.cwd() if cwd is None else cwd
+    markers = (cwd / "alembic.ini", cwd / "services" / "config.py", cwd / "app" / "cli.py")
+    return cwd / DEVELOPMENT_DATA_DIR if all(m.is_file() for m in markers) else None
+
+
+def default_data_dir(cwd: Path | None = None) -> Path:
+    """Where data lives without DATA_DIR: a checkout's ./.data, else the platform's folder."""
     from platformdirs import user_data_dir
 
+    development = development_data_dir(cwd)
+    if development is not None:
+        return development
     return Path(user_data_dir(APP_ID, appauthor=False, roaming=True))
+
+
+def data_dir_source(options: Mapping[str, Any] | None = None, environ=None) -> str:
+    """Which rule chose the data dir, for messages (``alembic current`` prints it)."""
+    environ = os.environ if environ is None else environ
+    if (options or {}).get("data_dir"):
+        return "--data-dir"
+    if environ.get("DATA_DIR"):
+        return "DATA_DIR"
+    if development_data_dir() is not None:
+        return "the checkout's development data (./.data, as make run uses)"
+    return "the platform's user data folder"
 
 
 def _parse_bool(name: str, value: Any) -> bool:

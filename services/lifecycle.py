@@ -55,9 +55,20 @@ class DataDirLock:
 def prepare_database(settings: Settings) -> str:
     """Back up (SQLite) and migrate when revisions are pending; refuse a schema out of parity.
 
-    Returns the schema revision now in place.
+    Returns the schema revision now in place. When the code and the live schema are as the
+    last passing check left them, returns at once without SQLAlchemy or Alembic (fingerprint.py).
     """
-    from services.db import migrations
+    from services.db import fingerprint
+
+    revision = fingerprint.fast_revision(settings.data_dir, settings.database)
+    if revision is not None:
+        log.info("schema unchanged since its last full check, at revision %s", revision)
+        return revision
+    return _migrate_and_check(settings)
+
+
+def _migrate_and_check(settings: Settings) -> str:
+    from services.db import fingerprint, migrations
     from services.db.maintenance import backup_sqlite
 
     target = settings.database
@@ -76,6 +87,8 @@ def prepare_database(settings: Settings) -> str:
                 migrations.upgrade(target)
                 log.info("migrated %s from %s to %s", target.render(), current or "empty", head)
             findings = structural_parity(settings)
+            if not findings:
+                fingerprint.record(settings.data_dir, target, head)
     except TimeoutError as exc:
         raise StartupError(str(exc)) from None
     if findings:

@@ -1,6 +1,6 @@
 """Request and response models (pydantic v2): one source for validation and the OpenAPI document.
 
-Names follow the seed design (the FastAPI full-stack template): *Base, *Create, *Update,
+Names follow the FastAPI full-stack template's backend: *Base, *Create, *Update,
 *UpdateMe, *Public and *sPublic. Every input model forbids unknown fields, so read-only fields
 (id, owner_id, hashed_password, is_superuser for non-superusers) can never be set by a client.
 """

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from services.db import migrations
 from services.db.engine import make_engine
 
 ROOT = Path(__file__).resolve().parents[1]
+HEAD = migrations.head_revision()
 
 
 def run_app(
@@ -41,18 +43,18 @@ def test_migrate_on_an_empty_data_dir_creates_the_database(tmp_path):
     data = tmp_path / "data"
     first = run_app("migrate", "--data-dir", str(data))
     assert first.returncode == 0, first.stderr
-    assert "migrated from empty to revision 0004" in first.stdout
+    assert f"migrated from empty to revision {HEAD}" in first.stdout
     assert (data / "app.db").exists()
 
     again = run_app("migrate", "--data-dir", str(data))
     assert again.returncode == 0, again.stderr
-    assert "already at revision 0004" in again.stdout
+    assert f"already at revision {HEAD}" in again.stdout
 
     down = run_app("downgrade", "base", "--data-dir", str(data))
     assert down.returncode == 0 and "now at revision base" in down.stdout
 
     up = run_app("migrate", "--data-dir", str(data))
-    assert up.returncode == 0 and "migrated from empty to revision 0004" in up.stdout
+    assert up.returncode == 0 and f"migrated from empty to revision {HEAD}" in up.stdout
 
 
 def test_parity_command_is_clean_on_every_backend(migrated_target, tmp_path):
@@ -108,7 +110,7 @@ def test_plain_alembic_acts_on_the_service_database(tmp_path):
     current = subprocess.run(
         [str(alembic), "current"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
-    assert "0004 (head)" in current.stdout
+    assert f"{HEAD} (head)" in current.stdout
     assert run_app("migrate", "--data-dir", str(tmp_path)).stdout.startswith("already at")
 
 
@@ -125,7 +127,7 @@ def test_serve_prints_one_ready_line_and_stops_on_sigterm(tmp_path):
     try:
         ready = json.loads(proc.stdout.readline())
         assert ready["event"] == "ready" and isinstance(ready["port"], int)
-        assert ready["schema_revision"] == "0004" and ready["pid"] == proc.pid
+        assert ready["schema_revision"] == HEAD and ready["pid"] == proc.pid
         assert ready["data_dir"] == str(tmp_path.resolve())
         with urllib.request.urlopen(ready["url"] + "/api/v1/utils/health-check/", timeout=5) as r:
             assert json.load(r) is True

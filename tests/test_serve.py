@@ -85,3 +85,24 @@ def test_large_pages_arrive_whole_to_many_clients_at_once(tmp_path):
         assert pages == [(200, 600)] * 120
     finally:
         service.stop()
+
+
+def test_a_client_beyond_100_open_keep_alive_connections_is_still_served(tmp_path):
+    service = Service(tmp_path / "data", tmp_path / "serve.err")
+    held: list[http.client.HTTPConnection] = []
+    try:
+        for _ in range(101):  # waitress's default limit is 100 open connections
+            conn = http.client.HTTPConnection(service.host, service.port, timeout=30)
+            conn.request("GET", "/api/v1/utils/health-check/")
+            response = conn.getresponse()
+            assert (response.status, json.loads(response.read())) == (200, True)
+            held.append(conn)  # kept open: keep-alive
+        late = http.client.HTTPConnection(service.host, service.port, timeout=10)
+        late.request("GET", "/api/v1/utils/health-check/")
+        assert late.getresponse().status == 200
+        late.close()
+    finally:
+        for conn in held:
+            conn.close()
+        service.stop()
+    assert "connection limit" not in service.stderr_path.read_text(errors="replace")

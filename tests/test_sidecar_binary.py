@@ -1,4 +1,4 @@
-"""The desktop shell's view of the BUILT sidecar: the PyInstaller one-file executable.
+"""The desktop shell's view of the BUILT sidecar: the executable of the PyInstaller one-dir bundle.
 
 The executable is built once per test session from sidecar.spec (``dist/`` is reused when it is
 newer than every source file that goes into it), then driven the way Tauri drives it: spawn with
@@ -28,7 +28,7 @@ import pytest
 from filelock import FileLock
 
 from bench.sidecar_build import REPO as ROOT
-from bench.sidecar_build import exe_name, newest_source, pyinstaller_command
+from bench.sidecar_build import exe_path, newest_source, pyinstaller_command
 
 BUILD_TIMEOUT_S = 900
 READY_TIMEOUT_S = 60
@@ -68,7 +68,7 @@ def build(dist: Path, work: Path, log: Path) -> Path:
             check=False,
         )
     seconds = time.monotonic() - started
-    exe = dist / exe_name()
+    exe = exe_path(dist)
     if result.returncode != 0 or not exe.is_file():
         tail = log.read_text(errors="replace")[-4000:]
         pytest.fail(
@@ -82,7 +82,7 @@ def build(dist: Path, work: Path, log: Path) -> Path:
 @pytest.fixture(scope="session")
 def sidecar_exe(tmp_path_factory) -> Path:
     """The executable: dist/'s when up to date, else one built once for the whole session."""
-    prebuilt = ROOT / "dist" / exe_name()
+    prebuilt = exe_path(ROOT / "dist")
     newest, _ = newest_source()
     if prebuilt.is_file() and prebuilt.stat().st_mtime > newest:
         return prebuilt
@@ -90,7 +90,7 @@ def sidecar_exe(tmp_path_factory) -> Path:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent  # the folder every worker of this session shares
     folder = base / "sidecar-build"
-    exe = folder / "dist" / exe_name()
+    exe = exe_path(folder / "dist")
     failed = folder / "FAILED"
     with FileLock(str(base / "sidecar-build.lock")):
         if exe.is_file():
@@ -111,7 +111,7 @@ def sidecar_exe(tmp_path_factory) -> Path:
 def _env(tmpdir: Path, **extra: str) -> dict:
     """The caller's environment without settings that would point the service elsewhere.
 
-    TMPDIR is the test's own, so what the one-file bootloader unpacks (_MEI*) can be checked.
+    TMPDIR is the test's own, so it can be checked that nothing is unpacked there (_MEI*).
     """
     env = {
         k: v
@@ -195,14 +195,14 @@ class Sidecar:
         return self.log.read_text(errors="replace")
 
     def stop(self, timeout: float = 5.0) -> tuple[int, float]:
-        """SIGTERM to the spawned process (the bootloader forwards it); (exit code, seconds)."""
+        """SIGTERM to the spawned process (the service itself); (exit code, seconds)."""
         started = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=timeout)
         return code, time.monotonic() - started
 
     def close(self) -> None:
-        """Make sure nothing is left running: the bootloader and the Python process it runs."""
+        """Make sure nothing is left running, whatever pid the ready line named."""
         python_pid = getattr(self, "ready", {}).get("pid")
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -263,10 +263,9 @@ def test_lifecycle_ready_health_writes_stop_restart(sidecar_exe, tmp_path, paren
     assert ready["data_dir"] == str(data.resolve())
     # Alembic found alembic.ini, env.py and versions/ inside the bundle and migrated to head.
     assert ready["schema_revision"] == head_revision()
-    # The one-file bootloader runs Python in a child process; the ready line names that child.
-    assert ready["pid"] != service.proc.pid
-    assert psutil.Process(ready["pid"]).ppid() == service.proc.pid
-    assert len(_unpacked(tmpdir)) == 1
+    # One-dir: the process the shell spawned is the service, and nothing is unpacked per start.
+    assert ready["pid"] == service.proc.pid
+    assert _unpacked(tmpdir) == []
 
     assert call(service.port, "GET", HEALTH) == (200, True)
     titles = [f"item {i}" for i in range(5)]
@@ -279,11 +278,13 @@ def test_lifecycle_ready_health_writes_stop_restart(sidecar_exe, tmp_path, paren
     code, seconds = service.stop()
     assert code == 0 and seconds < 5, service.stderr()[-2000:]
     assert not psutil.pid_exists(ready["pid"])
-    assert _unpacked(tmpdir) == []  # the bootloader removed what it unpacked
+    assert _unpacked(tmpdir) == []
     assert "stopped cleanly" in service.stderr()
 
     again = _spawn(sidecars, sidecar_exe, data, tmpdir, "--parent-pid", str(parent.pid))
     assert again.ready["schema_revision"] == ready["schema_revision"]
+    # The bundled hash of the schema code let the second start skip the full check.
+    assert "schema unchanged since its last full check" in again.stderr()
     assert call(again.port, "GET", HEALTH) == (200, True)
     status, page = call(again.port, "GET", f"{ITEMS}?limit=100")
     assert status == 200 and page["count"] == 5

@@ -86,9 +86,16 @@ def upgrade() -> None:
             ),
         )
     )
-    bind = op.get_bind()
-    count = bind.execute(sa.select(sa.func.count()).select_from(item)).scalar_one()
-    op.bulk_insert(counter, [{"name": "seq", "value": count, "epoch": uuid.uuid4().hex}])
+    # INSERT ... SELECT rather than reading the count first: offline (alembic upgrade --sql)
+    # there is no database to read from.
+    op.execute(
+        counter.insert().from_select(
+            ["name", "value", "epoch"],
+            sa.select(sa.literal("seq"), sa.func.count(), sa.literal(uuid.uuid4().hex)).select_from(
+                item
+            ),
+        )
+    )
 
 
 def downgrade() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_openapi3 import APIBlueprint, OpenAPI, Tag
 
+from app.apidoc import LazyDocBlueprint
 from services.schemas import ErrorDetail, HTTPValidationError
 
 API_PREFIX = "/api/v1"
@@ -27,7 +28,7 @@ def operation_id(*, bp_name: str = "", name: str = "", path: str = "", method: s
 
 def blueprint(name: str, *, secured: bool = True) -> APIBlueprint:
     """A resource's blueprint at /api/v1/<name>, tagged <name>."""
-    return APIBlueprint(
+    return LazyDocBlueprint(
         name,
         f"app.api.{name}",
         url_prefix=f"{API_PREFIX}/{name}",

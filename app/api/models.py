@@ -10,7 +10,7 @@ from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db, get_handles
 from app.http import respond
-from services.appdb import catalog, handles, rows
+from app.lazy import LazyModule
 from services.appdb.definition import ModelIn
 from services.appdb.schemas import (
     AppModelPublic,
@@ -29,6 +29,9 @@ from services.schemas import Message, PageQuery
 from services.timeutil import wire_time
 
 bp = blueprint("models")
+catalog = LazyModule("services.appdb.catalog")
+rows = LazyModule("services.appdb.rows")
+handles = LazyModule("services.appdb.handles")
 
 _OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
 _PAGE = {

@@ -9,10 +9,11 @@ from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db, get_handles
 from app.http import respond
-from services import sync_scopes
+from app.lazy import LazyModule
 from services.sync.schemas import SyncRequest, SyncResponse
 
 bp = blueprint("sync")
+sync_scopes = LazyModule("services.sync_scopes")
 
 
 @bp.post("", responses={200: SyncResponse, **errors(400, 409, 503, *PROTECTED, *BODY)})

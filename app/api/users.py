@@ -6,8 +6,8 @@ from app.api import BEARER, BODY, PROTECTED, blueprint, errors
 from app.auth import current_superuser, current_user
 from app.db import get_db, get_handles
 from app.http import respond
+from app.lazy import LazyModule
 from services import users
-from services.appdb import owners
 from services.errors import Forbidden, NotFound
 from services.schemas import (
     Message,
@@ -23,6 +23,7 @@ from services.schemas import (
 )
 
 bp = blueprint("users", secured=False)
+owners = LazyModule("services.appdb.owners")
 
 # ``null`` for a field that cannot be empty means "leave it as it is": the document marks these
 # fields optional, as the FastAPI template does, and writing NULL into the NOT NULL column was

@@ -1,4 +1,4 @@
-"""The peer the benchmarks measure the service against: the seed design's stack, done idiomatically.
+"""The peer the benchmarks measure the service against: the template's stack, done idiomatically.
 
 FastAPI + SQLModel under uvicorn on SQLite in WAL mode, with the same ``user`` and ``item`` tables
 and indexes as the service's main database and the same items endpoints, written the way the

@@ -7,14 +7,11 @@ which names each problem by its path in the document.
 
 from __future__ import annotations
 
+import functools
 import keyword
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy.dialects.mysql.reserved_words import RESERVED_WORDS_MARIADB, RESERVED_WORDS_MYSQL
-from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRESQL_RESERVED
-from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
-from sqlalchemy.sql.compiler import RESERVED_WORDS as ANSI_RESERVED
 
 from services.errors import Problems
 from services.schemas import MODEL_ID_PATTERN, Title
@@ -28,19 +25,32 @@ MAX_ENUM_VALUES = 100
 MAX_DEFINITION_BYTES = 256 * 1024
 SYSTEM_TABLE_PREFIX = "sync_"  # the change feed's tables in every app database
 
-# A name must be safe as a table or column name on every backend, and as a Python attribute.
-RESERVED_WORDS = frozenset(
-    w.lower()
-    for w in (
-        *ANSI_RESERVED,
-        *POSTGRESQL_RESERVED,
-        *RESERVED_WORDS_MARIADB,
-        *RESERVED_WORDS_MYSQL,
-        *SQLiteIdentifierPreparer.reserved_words,
-        *keyword.kwlist,
-        *keyword.softkwlist,
+
+@functools.cache
+def reserved_words() -> frozenset[str]:
+    """Names unsafe as a table or column name on some backend, or as a Python attribute."""
+    # Read from SQLAlchemy on first use: importing it costs every start ~15 MB otherwise.
+    from sqlalchemy.dialects.mysql.reserved_words import (
+        RESERVED_WORDS_MARIADB,
+        RESERVED_WORDS_MYSQL,
     )
-)
+    from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRESQL_RESERVED
+    from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
+    from sqlalchemy.sql.compiler import RESERVED_WORDS as ANSI_RESERVED
+
+    return frozenset(
+        w.lower()
+        for w in (
+            *ANSI_RESERVED,
+            *POSTGRESQL_RESERVED,
+            *RESERVED_WORDS_MARIADB,
+            *RESERVED_WORDS_MYSQL,
+            *SQLiteIdentifierPreparer.reserved_words,
+            *keyword.kwlist,
+            *keyword.softkwlist,
+        )
+    )
+
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 # Display names and enum values are stored in the database: no NUL (a 500 on SQLite otherwise).
@@ -117,7 +127,7 @@ def _problem(loc: list, msg: str, kind: str = "value_error") -> dict:
 
 
 def _check_name(name: str, loc: list, what: str) -> list[dict]:
-    if name.lower() in RESERVED_WORDS:
+    if name.lower() in reserved_words():
         return [_problem(loc, f"{what} {name!r} is a reserved SQL or Python word", "reserved_word")]
     return []
 

@@ -14,6 +14,7 @@ from typing import Any
 from pydal import DAL
 from pydal.objects import Expression, Field, Table
 
+from services.appdb.schemas import MAX_LIMIT
 from services.appdb.values import (
     SYSTEM_COLUMNS,
     TEXTUAL,
@@ -23,8 +24,6 @@ from services.appdb.values import (
 )
 from services.errors import Problems, problem
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 1000
 MAX_OFFSET = 2**62
 MAX_IN_VALUES = 100  # items of one ``in`` filter
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "contains", "startswith", "in")

@@ -17,8 +17,9 @@ from typing import Any
 from pydal import DAL
 
 from services.appdb.definition import Definition
-from services.appdb.filters import DEFAULT_LIMIT, family_of, filter_query, page_bounds, parse_sort
+from services.appdb.filters import family_of, filter_query, page_bounds, parse_sort
 from services.appdb.schema import entity_columns, join_tables
+from services.appdb.schemas import DEFAULT_LIMIT
 from services.appdb.values import (
     MAX_LINKS,
     SYSTEM_COLUMNS,

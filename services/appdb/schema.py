@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from pydal import DAL, Field
 
 from services.appdb.definition import Definition, EntityDef, FieldDef, join_table_name
+from services.db.indexes import declare_index
 from services.db.models import NAMING_CONVENTION, SYNC_TABLES, Timestamp
 from services.db.tables import define_sync_tables
 from services.db.types import boolean_type, datetime_type, enum_type, json_type, uuid_type
@@ -225,6 +226,11 @@ def define_pydal(db: DAL, definition: Definition, family: str, schema: str | Non
             migrate=False,
             rname=rname(entity.name),
         )
+        # The indexes build_metadata makes, so the parity check can compare them.
+        declare_index(db[entity.name], "created_at")
+        for column in entity_columns(definition, entity):
+            if column.type == "Reference" and not column.unique:
+                declare_index(db[entity.name], column.name)
     for join in join_tables(definition):
         db.define_table(
             join.name,
@@ -244,6 +250,7 @@ def define_pydal(db: DAL, definition: Definition, family: str, schema: str | Non
             migrate=False,
             rname=rname(join.name),
         )
+        declare_index(db[join.name], "target_id")
     define_sync_tables(db, family, rname=rname)
     db.define_table(
         SCHEMA_RECORD,

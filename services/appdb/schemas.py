@@ -12,10 +12,13 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.appdb.definition import Name
-from services.appdb.filters import DEFAULT_LIMIT, MAX_LIMIT
 from services.schemas import MAX_SKIP, MODEL_ID_PATTERN, Query, UtcDateTime
 
 API_MAX_COUNT = 10  # rows per entity one seed request may make; the CLI takes any count
+# Rows per page; here, not in filters.py, which imports the DDL code (SQLAlchemy) with schema.py:
+# the routes need these models at every start, the filters only on the first app-database query.
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
 
 
 class ModelPath(BaseModel):

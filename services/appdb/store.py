@@ -413,8 +413,12 @@ def _reworded(finding: Finding, check: str | None = None) -> Finding:
     # app-database migration.
     def say(text: str) -> str:
         return (
-            text.replace("migrations do not create it", "the app database lacks it")
-            .replace("migrations create it", "the app database has it")
+            text.replace("no migration creates it", "the app database lacks it")
+            .replace(
+                "the migrations create it (a migration must drop it)", "the app database has it"
+            )
+            .replace("the migrations make", "the app database has")
+            .replace("the models", "the definition")
             .replace("migrated database", "app database")
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Boolean, Connection, Engine, text
+from sqlalchemy import Boolean, Connection, Engine, MetaData, text
 
 from alembic import command
 from services.db.engine import make_engine
@@ -29,24 +30,54 @@ class ForeignKeyViolation(RuntimeError):
     """A migration left rows pointing at rows that do not exist."""
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """An Alembic config for this repository, optionally bound to a live connection."""
+def alembic_config(
+    connection: Connection | None = None,
+    *,
+    versions: Path | None = None,
+    target_metadata: MetaData | None = None,
+) -> Config:
+    """An Alembic config for this repository, optionally bound to a live connection.
+
+    ``versions`` adds a folder of revisions after the repository's own, and ``target_metadata``
+    stands in for the models (autogenerate): the parity check's workflow test uses both.
+    """
     config = Config(str(ALEMBIC_INI))
     config.set_main_option("script_location", str(ROOT / "alembic"))
     # alembic.ini's prepend_sys_path = . serves the `alembic` command run from the repository
     # root; from code it would put the process's working directory first on sys.path.
     config.set_main_option("prepend_sys_path", "")
+    if versions is not None:
+        folders = [str(ROOT / "alembic" / "versions"), str(versions)]
+        config.set_main_option("version_locations", os.pathsep.join(folders))
     if connection is not None:
         config.attributes["connection"] = connection
+    if target_metadata is not None:
+        config.attributes["target_metadata"] = target_metadata
     return config
+
+
+def target_for_alembic(config: Config) -> tuple[DatabaseTarget, str]:
+    """The database a plain ``alembic`` command acts on, and which rule chose it.
+
+    ``-x url=...`` or sqlalchemy.url first, else the service's own database (DATABASE_URL,
+    DATA_DIR, config.json, then ./.data in a checkout: services.config.default_data_dir).
+    """
+    from services.config import data_dir_source, load_settings
+
+    url = config.get_main_option("sqlalchemy.url")
+    x_args = getattr(config.cmd_opts, "x", None) or []
+    url = dict(a.split("=", 1) for a in x_args if "=" in a).get("url") or url
+    if url:
+        return parse_database_url(url), "-x url / sqlalchemy.url"
+    settings = load_settings()
+    if settings.database_url:
+        return settings.database, "DATABASE_URL"
+    return settings.database, f"data dir {settings.data_dir}, from {data_dir_source()}"
 
 
 def engine_for_alembic(config: Config) -> Engine:
     """The engine for a plain ``alembic`` command: the service's own database."""
-    from services.config import load_settings
-
-    url = config.get_main_option("sqlalchemy.url")
-    target = parse_database_url(url) if url else load_settings().database
+    target, _ = target_for_alembic(config)
     prepare_storage(target)
     return make_engine(target)
 
@@ -80,7 +111,7 @@ def configure_and_run(context, connection: Connection) -> None:
     try:
         context.configure(
             connection=connection,
-            target_metadata=metadata,
+            target_metadata=context.config.attributes.get("target_metadata", metadata),
             render_as_batch=sqlite,
             compare_type=True,
             compare_server_default=compare_server_default,
@@ -127,26 +158,28 @@ def compare_server_default(
     return None
 
 
-def _run(target: DatabaseTarget, fn, *args) -> None:
+def _run(target: DatabaseTarget, fn, *args, versions: Path | None = None, **kwargs) -> None:
     prepare_storage(target)
     engine = make_engine(target)
     try:
         with engine.connect() as connection:
-            fn(alembic_config(connection), *args)
+            fn(alembic_config(connection, versions=versions), *args, **kwargs)
             if connection.in_transaction():
                 connection.commit()
     finally:
         engine.dispose()
 
 
-def upgrade(target: DatabaseTarget, revision: str = "head") -> None:
+def upgrade(
+    target: DatabaseTarget, revision: str = "head", *, versions: Path | None = None
+) -> None:
     """Migrate ``target`` up to ``revision``."""
-    _run(target, command.upgrade, revision)
+    _run(target, command.upgrade, revision, versions=versions)
 
 
-def downgrade(target: DatabaseTarget, revision: str) -> None:
+def downgrade(target: DatabaseTarget, revision: str, *, versions: Path | None = None) -> None:
     """Migrate ``target`` down to ``revision`` ("base" empties it)."""
-    _run(target, command.downgrade, revision)
+    _run(target, command.downgrade, revision, versions=versions)
 
 
 def current_revision(target: DatabaseTarget) -> str | None:
@@ -161,11 +194,20 @@ def current_revision(target: DatabaseTarget) -> str | None:
         engine.dispose()
 
 
-def head_revision() -> str:
+def head_revision(*, versions: Path | None = None) -> str:
     """The newest revision in this repository."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config(versions=versions)).get_current_head()
     assert head is not None, "alembic/versions holds no revision"
     return head
+
+
+def known_revision(revision: str, *, versions: Path | None = None) -> bool:
+    """True when ``revision`` is one of this repository's revisions."""
+    script = ScriptDirectory.from_config(alembic_config(versions=versions))
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 - alembic raises several kinds for an unknown id
+        return False
 
 
 @contextmanager

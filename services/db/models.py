@@ -91,7 +91,13 @@ class Item(TimestampMixin, Base):
     title: Mapped[str] = mapped_column(String(255), nullable=False)
     description: Mapped[str | None] = mapped_column(String(255), nullable=True)
     owner_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("user.id", ondelete="CASCADE"), index=True, nullable=False
+        Uuid, ForeignKey("user.id", ondelete="CASCADE"), nullable=False
+    )
+
+    # Lists are newest first, for everyone (superusers) or per owner (revision 0005).
+    __table_args__ = (
+        Index("ix_item_created_at", "created_at"),
+        Index("ix_item_owner_id_created_at", "owner_id", "created_at"),
     )
 
 

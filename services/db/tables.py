@@ -10,6 +10,7 @@ import uuid
 
 from pydal import DAL, Field
 
+from services.db.indexes import declare_index
 from services.db.types import boolean_type, datetime_type, json_type, uuid_type
 from services.timeutil import utcnow
 
@@ -51,6 +52,8 @@ def define_tables(db: DAL, family: str) -> None:
         primarykey=["id"],
         migrate=False,
     )
+    declare_index(db.item, "created_at")
+    declare_index(db.item, "owner_id", "created_at")
     db.define_table(
         "revoked_token",
         Field("jti", "string", length=64, notnull=True),
@@ -64,6 +67,8 @@ def define_tables(db: DAL, family: str) -> None:
         primarykey=["jti"],
         migrate=False,
     )
+    declare_index(db.revoked_token, "user_id")
+    declare_index(db.revoked_token, "expires_at")
     db.define_table(
         "app_model",
         Field("id", "string", length=100, notnull=True),
@@ -82,6 +87,7 @@ def define_tables(db: DAL, family: str) -> None:
         primarykey=["id"],
         migrate=False,
     )
+    declare_index(db.app_model, "owner_id")
 
     define_sync_tables(db, family)
 
@@ -106,6 +112,7 @@ def define_sync_tables(db: DAL, family: str, rname=None) -> None:
         migrate=False,
         rname=real("sync_row"),
     )
+    declare_index(db["sync_row"], "owner_id", "seq")
     db.define_table(
         "sync_counter",
         Field("name", "string", length=20, notnull=True),

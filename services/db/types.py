@@ -1,10 +1,10 @@
 """PyDAL column types that store values exactly as SQLAlchemy does, per database family.
 
 PyDAL's stock types disagree with SQLAlchemy on booleans ('T'/'F'), UUIDs (dashed strings),
-datetimes (microseconds dropped) and JSON scalars (see shared/DUAL_LAYER.md). Each factory here
-returns a SQLCustomType whose encoder writes SQLAlchemy's representation and whose decoder reads
-it back to the same Python value SQLAlchemy returns. ``kind`` and the extra attributes let the
-parity check compare a PyDAL field with a model column.
+datetimes (microseconds dropped) and JSON scalars (tests/db/test_layers.py pins each). Each
+factory here returns a SQLCustomType whose encoder writes SQLAlchemy's representation and whose
+decoder reads it back to the same Python value SQLAlchemy returns. ``kind`` and the extra
+attributes let the parity check compare a PyDAL field with a model column.
 """
 
 from __future__ import annotations

@@ -85,6 +85,24 @@ def test_openapi_command_prints_the_same_document(make_client):
     assert json.loads(result.stdout) == served
 
 
+def test_document_is_built_on_first_request_not_at_start_up(make_client):
+    served = make_client(auth_required=False).client.get(f"{API}/openapi.json").get_json()
+    script = (
+        "import json\n"
+        "from app import create_app\n"
+        "app = create_app(serve=False)\n"
+        "built = bool(app.paths or app.components_schemas or app.spec_json)\n"
+        "print(json.dumps([built, app.api_doc]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    built_at_start, document = json.loads(result.stdout)
+    assert not built_at_start
+    assert document == served
+
+
 def test_checked_client_rejects_an_undocumented_response(make_client):
     # The conformance check used by every API test must be able to fail.
     import pytest

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from app.db import close_db
+from app.db import close_db, get_handles
 from services.appdb import store
 from services.appdb.definition import Definition
 from services.appdb.store import AppDatabase
@@ -96,6 +96,8 @@ def make_app(migrated_target, tmp_path):
         settings = settings_for(migrated_target, tmp_path, auth_required=False)
         app = create_app(replace(settings, app_db_handles=capacity))
         apps.append(app)
+        with app.app_context():
+            get_handles()  # made on first use; the tests look at it from the start
         return app
 
     yield _make

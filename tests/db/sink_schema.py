@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from pydal import DAL, Field
 from sqlalchemy.dialects import mysql
 
+from services.db.indexes import declare_index
 from services.db.models import NAMING_CONVENTION
 from services.db.types import boolean_type, datetime_type, enum_type, json_type, uuid_type
 
@@ -24,6 +25,17 @@ SinkFields = dict[str, dict[str, Field]]
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 PLANS = ["free", "pro"]
+
+# Indexes of the sink, as (name, table, columns, unique): one plain, one composite, one composite
+# unique. None covers a foreign key column, so MariaDB makes its own index for kid.parent_id,
+# which the check must ignore; none covers a column a break turns into TEXT (MariaDB cannot
+# index TEXT without a prefix length).
+SinkIndexes = list[tuple[str, str, tuple[str, ...], bool]]
+SINK_INDEXES: SinkIndexes = [
+    ("ix_kid_happened", "kid", ("happened",), False),
+    ("ix_kid_count_big", "kid", ("count", "big"), False),
+    ("uq_kid_token_big", "kid", ("token", "big"), True),
+]
 
 
 def sink_columns() -> SinkColumns:
@@ -66,11 +78,16 @@ def sink_columns() -> SinkColumns:
     }
 
 
-def sink_metadata(columns: SinkColumns | None = None) -> sa.MetaData:
-    """MetaData holding the (possibly broken) sink tables."""
+def sink_metadata(
+    columns: SinkColumns | None = None, indexes: SinkIndexes | None = None
+) -> sa.MetaData:
+    """MetaData holding the (possibly broken) sink tables and their indexes."""
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     for table, cols in (columns if columns is not None else sink_columns()).items():
         sa.Table(table, metadata, *cols.values())
+    for name, table, cols, unique in SINK_INDEXES if indexes is None else indexes:
+        if table in metadata.tables:
+            sa.Index(name, *(metadata.tables[table].c[c] for c in cols), unique=unique)
     return metadata
 
 
@@ -111,8 +128,12 @@ def define_sink(
     family: str,
     fields: SinkFields | None = None,
     primarykeys: dict[str, list[str]] | None = None,
+    indexes: SinkIndexes | None = None,
 ) -> None:
     """Define the (possibly broken) sink tables on ``db`` (no DDL: migrate=False)."""
     for table, flds in (fields if fields is not None else sink_fields(family)).items():
         key = (primarykeys or {}).get(table, ["id"])
         db.define_table(table, *flds.values(), primarykey=key, migrate=False)
+    for name, table, cols, unique in SINK_INDEXES if indexes is None else indexes:
+        if table in db.tables and all(c in db[table].fields for c in cols):
+            declare_index(db[table], *cols, unique=unique, name=name)
