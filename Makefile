@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2
 CLIENT_DIR ?= client
 OPENAPI_TS ?= @hey-api/openapi-ts@0.80.0
 
-.PHONY: help install run test ts-deps parity migrate downgrade downgrade-to-empty openapi generate-client rust-deps sidecar bench-core bench-api bench-startup bench-seed bench-sync bench-browse bench wrk chromium lint coverage clean console-test
+.PHONY: help install run test ts-deps parity migrate downgrade downgrade-to-empty openapi generate-client rust-deps sidecar bench-core bench-api bench-startup bench-seed bench-sync bench-browse bench-memory bench wrk chromium lint coverage clean console-test
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -127,6 +127,9 @@ bench-seed: $(STAMP) ## Benchmark python -m app seed: 100,000 linked rows over 5
 
 bench-sync: $(STAMP) ## Benchmark POST /api/v1/sync: ops/s in batches of 1,000 and catching up 100,000 changes, vs raw sqlite3
 	$(PY) -m bench.bench_sync $(BENCH_SYNC_ARGS)
+
+bench-memory: $(STAMP) ## Benchmark RSS after warm-up and after 20,000 mixed requests (target: < 10 MB growth), and the largest allowed definition's create, page and status times
+	$(PY) -m bench.bench_memory $(BENCH_MEMORY_ARGS)
 
 bench-browse: $(BENCH_STAMP) wrk ## Benchmark browsing an app database (100,000 rows/entity) against Datasette on the same file, then 100 mixed connections
 	$(PY) -m bench.bench_browse $(BENCH_BROWSE_ARGS)

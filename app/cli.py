@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     _settings_options(openapi)
     cli_data.add_commands(sub, _settings_options)
 
+    quarantine = sub.add_parser(
+        "quarantine", help="list or purge app databases moved aside because no model owned them"
+    )
+    _settings_options(quarantine)
+    quarantine.add_argument("action", choices=("list", "purge"))
+    quarantine.add_argument("names", nargs="*", help="purge: these (default: every one)")
+
     superuser = sub.add_parser("create-superuser", help="create a superuser (or promote one)")
     _settings_options(superuser)
     superuser.add_argument("--email", required=True)
@@ -173,32 +180,42 @@ def cmd_create_superuser(settings: Settings, email: str, password_env: str) -> i
     return 0
 
 
+def cmd_quarantine(settings: Settings, action: str, names: list[str]) -> int:
+    """List the quarantined app databases (one per line), or purge them."""
+    from services.appdb import quarantine
+
+    if action == "list":
+        for found in quarantine.list_quarantined(settings=settings):
+            print(f"{found.name}\t{found.where}")
+        return 0
+    for name in quarantine.purge_quarantined(settings=settings, names=names or None):
+        print(f"purged {name}")
+    return 0
+
+
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     """Seed one model's app database with a progress bar (stderr), in bounded memory."""
-    from services.appdb import catalog, seed, store
+    from services.appdb import handles, seed
     from services.db.dal import close_dal, open_dal
 
     db = open_dal(settings.database)
+    owned = handles.Handles(settings, capacity=1)
     try:
-        row = catalog.get_model(db=db, model_id=args.model_id, owner_id=None)
-        app_db = catalog.app_database(settings=settings, row=row)
-        rows_db = store.open_rows_dal(app_db)
-        try:
-            with seed.progress_bar(file=sys.stderr) as progress:
-                result = seed.seed(
-                    db=rows_db,
-                    definition=app_db.definition,
-                    max_instances_per_entity=args.count,
-                    seed=args.seed,
-                    locale=args.locale,
-                    preserve_existing=args.preserve_existing,
-                    progress=progress,
-                )
-        finally:
-            close_dal(rows_db)
-        catalog.mark_seeded(db=db, model_id=args.model_id)
+        with seed.progress_bar(file=sys.stderr) as progress:
+            result = handles.seed_app_database(
+                handles=owned,
+                db=db,
+                model_id=args.model_id,
+                owner_id=None,
+                max_instances_per_entity=args.count,
+                seed=args.seed,
+                locale=args.locale,
+                preserve_existing=args.preserve_existing,
+                progress=progress,
+            )
         db.commit()
     finally:
+        owned.close()
         close_dal(db)
     print(json.dumps(result))
     return 0
@@ -226,9 +243,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from app.serve import serve
     from services.db.maintenance import checkpoint_sqlite
     from services.lifecycle import DataDirLock, check_data_dir, prepare_database
+    from services.privacy import make_private
 
     check_data_dir(settings.data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(settings.data_dir)
     lock = DataDirLock(settings.data_dir)
     lock.acquire()
     try:
@@ -274,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_seed(settings, args)
         if args.command in cli_data.COMMANDS:
             return cli_data.run(settings, args)
+        if args.command == "quarantine":
+            return cmd_quarantine(settings, args.action, args.names)
         if args.command == "create-superuser":
             return cmd_create_superuser(settings, args.email, args.password_env)
         return cmd_serve(settings, args)

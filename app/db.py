@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
 from flask import Flask, Response, current_app, g
 from pydal import DAL
 
 from services.config import Settings
 from services.db.dal import close_dal, open_dal
+
+if TYPE_CHECKING:
+    from services.appdb.handles import Handles
+
+_HANDLES_LOCK = threading.Lock()
 
 
 def init_app(app: Flask, settings: Settings, *, pool_size: int = 8) -> None:
@@ -17,6 +25,9 @@ def init_app(app: Flask, settings: Settings, *, pool_size: int = 8) -> None:
     # request, and under load the lock convoyed (18% of a page request at 16 clients). Server
     # connections go back to the pool, which tests them, so a restarted server is survived.
     app.extensions["kept_connections"] = set() if settings.database.family == "sqlite" else None
+    # The open app databases (made on first use: their services import SQLAlchemy, which a
+    # desktop app that never opens an app database should not pay for at start-up).
+    app.extensions["app_handles"] = None
     app.after_request(_commit_on_success)
     app.teardown_request(_release)
 
@@ -27,8 +38,25 @@ def get_db() -> DAL:
     return current_app.extensions["dal"]
 
 
+def get_handles() -> Handles:
+    """The app's open app databases (the services open, commit and close them)."""
+    handles = current_app.extensions["app_handles"]
+    if handles is None:
+        with _HANDLES_LOCK:
+            handles = current_app.extensions["app_handles"]
+            if handles is None:
+                from services.appdb.handles import Handles
+
+                handles = Handles(current_app.config["SETTINGS"])
+                current_app.extensions["app_handles"] = handles
+    return handles
+
+
 def close_db(app: Flask) -> None:
     """Close this thread's connection, every pooled one and every kept one (at shutdown)."""
+    handles = app.extensions.get("app_handles")
+    if handles is not None:
+        handles.close()
     close_dal(app.extensions["dal"])
     for connection in list(app.extensions["kept_connections"] or ()):
         connection.close()

@@ -10,11 +10,26 @@ from flask import Flask, Response, json
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from services.errors import Conflict, Forbidden, Invalid, NotFound, Problems, ServiceError
+from services.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Problems,
+    ServiceError,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
-_STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, Invalid: 400, Problems: 409}
+_STATUS = {
+    NotFound: 404,
+    Conflict: 409,
+    Forbidden: 403,
+    Invalid: 400,
+    Problems: 409,
+    Unavailable: 503,
+}
 # Where a validated model came from, by its class-name suffix (FastAPI's "loc" prefixes).
 _LOCATIONS = (("Query", "query"), ("Path", "path"), ("Header", "header"))
 

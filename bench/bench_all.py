@@ -60,6 +60,7 @@ READY_WARM_MS, READY_COLD_MS = 300.0, 1000.0
 READY_VS_FLOOR, READY_VS_PEER, EXE_READY_MS = 1.3, 0.6, 1000.0
 IDLE_RSS_MB, RSS_VS_PEER = 60.0, 0.8
 SYNC_OPS_S, SYNC_BATCH = 10_000.0, 1000
+MEMORY_GROWTH_MB = 10.0  # issue 14: RSS growth over 20,000 mixed requests after warm-up
 MIB = 1.048576  # MB per MiB: bench_startup measures MiB, the target is in MB
 
 
@@ -101,6 +102,7 @@ def plan(quick: bool, only: set[str] | None) -> list[Step]:
         ),
         Step("seed", ["--count", "2000", "--repeat", "1"] if quick else []),
         Step("sync", ["--changes", "3000", "--mixed", "2", "--repeats", "1"] if quick else []),
+        Step("memory", ["--requests", "2000", "--warmup", "400"] if quick else []),
         Step(
             "browse",
             ["--rows", "2000", "--duration", "1", "--repeat", "1", "--soak-seconds", "5"]
@@ -109,7 +111,9 @@ def plan(quick: bool, only: set[str] | None) -> list[Step]:
         ),
     ]
     if not (REPO / "bench" / "bench_sync.py").exists():
-        steps[-2].skipped = "bench/bench_sync.py does not exist yet"
+        next(
+            s for s in steps if s.name == "sync"
+        ).skipped = "bench/bench_sync.py does not exist yet"
     for step in steps:
         if only is not None and step.name not in only:
             step.skipped = "not selected (--only)"
@@ -520,6 +524,37 @@ def sync_rows(table: Table, step: Step, quick: bool) -> None:
     table.note("ceiling: the same batch written (or the feed read) with raw sqlite3 in one process")
 
 
+def memory_rows(table: Table, step: Step, quick: bool) -> None:
+    """bench_memory's figures: RSS growth under mixed traffic, the largest definition's costs."""
+    data = step.data or {}
+    target = f"< {MEMORY_GROWTH_MB:g} MB"
+    if "growth_mb" not in data:
+        table.section("Memory")
+        not_run(table, step, [("RSS growth under mixed traffic (MB)", target)])
+        return
+    table.section(
+        f"Memory (one service, {data['requests']:,} mixed requests: items, app rows, status, "
+        "seed, sync, model create/delete)"
+    )
+    table.add("RSS after warm-up (MB)", num(data["rss_warm_mb"], ".1f"))
+    table.add("RSS after the mixed requests (MB)", num(data["rss_after_mb"], ".1f"))
+    growth = data["growth_mb"]
+    table.add(
+        "RSS growth (MB)",
+        num(growth, ".1f"),
+        target=target,
+        result="n/a (quick)" if quick else mark(growth < MEMORY_GROWTH_MB),
+    )
+    big = data["largest"]
+    table.note(
+        f"largest definition the limits allow: {big['entities']} entities, {big['fields']:,} "
+        f"fields, {big['relationships']} relationships"
+    )
+    table.add("  create it (ms)", num(big["create_s"] * 1000))
+    table.add("  one page of one entity (ms)", num(big["page_s"] * 1000))
+    table.add("  its status (ms)", num(big["status_s"] * 1000))
+
+
 def browse_rows(table: Table, step: Step, quick: bool) -> None:
     data = step.data or {}
     cells = {(c["server"], c["query"], c["conns"]): c for c in data.get("cells") or []}
@@ -656,6 +691,7 @@ def compose(steps: list[Step], quick: bool, stamp: str) -> str:
     startup_rows(table, by["startup"])
     seed_rows(table, by["seed"])
     sync_rows(table, by["sync"], quick)
+    memory_rows(table, by["memory"], quick)
     core_rows(table, by["core"])
     browse_rows(table, by["browse"], quick)
     marks = table.marks()
@@ -850,7 +886,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=None,
-        help="comma-separated subset of: core, api, startup, seed, sync, browse",
+        help="comma-separated subset of: core, api, startup, seed, sync, browse, memory",
     )
     args = parser.parse_args(argv)
     only = None if args.only is None else {s.strip() for s in args.only.split(",") if s.strip()}

@@ -28,6 +28,7 @@ _ENV = {
     "first_superuser_password": "FIRST_SUPERUSER_PASSWORD",
     "allowed_origins": "ALLOWED_ORIGINS",
     "launch_token": "LAUNCH_TOKEN",
+    "app_db_handles": "APP_DB_HANDLES",
 }
 _DEFAULTS: dict[str, Any] = {
     "host": "127.0.0.1",
@@ -48,6 +49,8 @@ _DEFAULTS: dict[str, Any] = {
         "http://127.0.0.1:*",
     ),
     "launch_token": None,
+    # Open app databases kept per process (each with its tables and a few idle connections).
+    "app_db_handles": 16,
 }
 # Only the parent process may set these, through the environment.
 _ENV_ONLY = {"launch_token"}
@@ -74,6 +77,7 @@ class Settings:
     first_superuser_password: str | None
     allowed_origins: tuple[str, ...]
     launch_token: str | None
+    app_db_handles: int = 16
 
     @property
     def database(self) -> DatabaseTarget:
@@ -156,6 +160,16 @@ def _parse_port(value: Any) -> int:
     return port
 
 
+def _parse_positive(name: str, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a positive integer, not {value!r}") from None
+    if isinstance(value, bool) or number < 1:
+        raise ConfigError(f"{name} must be a positive integer, not {value!r}")
+    return number
+
+
 def _read_config_file(data_dir: Path) -> dict[str, Any]:
     path = data_dir / "config.json"
     if not path.exists():
@@ -209,6 +223,7 @@ def load_settings(
         first_superuser_password=merged["first_superuser_password"] or None,
         allowed_origins=_parse_origins(merged["allowed_origins"]),
         launch_token=merged["launch_token"] or None,
+        app_db_handles=_parse_positive("app_db_handles", merged["app_db_handles"]),
     )
     if "/" in settings.database_name or "\\" in settings.database_name:
         raise ConfigError("database name must be a file name, not a path")

@@ -57,3 +57,8 @@ def validation_problems(error: ValidationError, loc: Sequence = ()) -> list[dict
         problem([*loc, *e["loc"]], e["msg"], e["type"])
         for e in error.errors(include_url=False, include_context=False, include_input=False)
     ]
+
+
+class Unavailable(ServiceError):
+    """The object exists but cannot be used now (a damaged database): retrying will not help
+    until an operator repairs or restores it."""

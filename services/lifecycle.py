@@ -72,6 +72,7 @@ def _migrate_and_check(settings: Settings) -> str:
     from services.db.maintenance import backup_sqlite
 
     target = settings.database
+    check_main_database(target)
     head = migrations.head_revision()
     # Processes starting together on one server database migrate one after the other: the
     # next one finds the schema at head (they used to create the same tables at once and fail).
@@ -96,6 +97,29 @@ def _migrate_and_check(settings: Settings) -> str:
             f"schema parity check failed: {findings[0]}{more}; run 'python -m app parity'"
         )
     return head
+
+
+def check_main_database(target) -> None:
+    """Refuse to start on a damaged SQLite main database (quick_check), before anything writes
+    to it: a flipped byte otherwise surfaces as wrong answers or generic 500s (issue 14)."""
+    import sqlite3
+
+    path = target.sqlite_path if target.family == "sqlite" else None
+    if path is None or not path.exists():
+        return
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            found = [r[0] for r in connection.execute("PRAGMA quick_check").fetchall()]
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        found = [str(exc)]
+    if found != ["ok"]:
+        raise StartupError(
+            f"the database {path} is damaged ({'; '.join(found[:2])}); restore it from "
+            f"{path.parent / 'backups'} or move it aside"
+        )
 
 
 def structural_parity(settings: Settings) -> list:

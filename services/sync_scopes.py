@@ -12,7 +12,7 @@ from typing import Any
 
 from pydal import DAL
 
-from services.appdb import catalog, store
+from services.appdb.handles import Handles, open_app_database
 from services.appdb.sync_adapter import EntityTable
 from services.config import Settings
 from services.sync import service
@@ -20,20 +20,24 @@ from services.sync.schemas import SyncRequest
 
 
 def sync(
-    *, db: DAL, settings: Settings, user_id: uuid.UUID, superuser: bool, request: SyncRequest
+    *,
+    db: DAL,
+    settings: Settings,
+    user_id: uuid.UUID,
+    superuser: bool,
+    request: SyncRequest,
+    handles: Handles,
 ) -> dict[str, Any]:
-    """Apply the batch to the database it names and answer with the changes after the cursor."""
+    """Apply the batch to the database it names and answer with the changes after the cursor
+    (an app database's batch goes through its handle in ``handles``)."""
     chosen = service.choose_scope(request)
     if chosen == service.ITEMS:
         return service.sync_items(db=db, user_id=user_id, superuser=superuser, request=request)
     model_id = chosen[len(service.MODELS) :]
-    row = catalog.get_model(db=db, model_id=model_id, owner_id=None if superuser else user_id)
-    app_db = catalog.app_database(settings=settings, row=row)
-    with store.transaction(app_db) as rows_db:
-        tables = {
-            e.name: EntityTable(rows_db, app_db.definition, e.name)
-            for e in app_db.definition.entities
-        }
+    with open_app_database(
+        handles=handles, db=db, model_id=model_id, owner_id=None if superuser else user_id
+    ) as (definition, rows_db):
+        tables = {e.name: EntityTable(rows_db, definition, e.name) for e in definition.entities}
         return service.sync_tables(
             db=rows_db,
             tables=tables,

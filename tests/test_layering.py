@@ -25,6 +25,8 @@ SQLALCHEMY_ALLOWED = {
     "services/appdb/schema.py",
     "services/appdb/store.py",
     "services/appdb/migration.py",
+    # Per-model schema-change locks: advisory locks on the server, no rows.
+    "services/appdb/locks.py",
 }
 # Names that would mean row I/O through the ORM.
 ORM_ROW_IO = {"Session", "sessionmaker", "scoped_session", "AsyncSession", "create_session"}
@@ -130,3 +132,53 @@ def test_guard_sees_a_violation(tmp_path):
     bad.write_text("from services.appdb import rows\ndb.sync_row.insert()\n", encoding="utf-8")
     assert "services.appdb" in _imports(bad)
     assert "sync_row" in _attributes(bad)
+
+
+# Opening, committing and closing app databases belongs to services/appdb/handles.py: a route
+# asks the owner for a session and never touches a connection itself (issue 14).
+APP_DB_LIFECYCLE_MODULES = {"services.db.dal", "services.appdb.store", "pydal"}
+APP_DB_LIFECYCLE_CALLS = {
+    "open_dal",
+    "close_dal",
+    "open_rows_dal",
+    "commit",
+    "rollback",
+    "close",
+    "executesql",
+}
+
+
+def _lifecycle_uses(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = sorted(
+        n for n in _imports(path) if n.split(".")[0] == "pydal" or n in APP_DB_LIFECYCLE_MODULES
+    )
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in APP_DB_LIFECYCLE_CALLS:
+                found.append(f"{name}() at line {node.lineno}")
+    return found
+
+
+@pytest.mark.parametrize("path", _modules("app/api"), ids=_rel)
+def test_routes_never_open_commit_or_close_a_database(path):
+    uses = _lifecycle_uses(path)
+    assert not uses, (
+        f"{_rel(path)} uses {uses}: routes ask services/appdb/handles.py (app databases) or "
+        "app/db.py (the main database) for a session; they never open, commit or close one"
+    )
+
+
+def test_the_lifecycle_guard_sees_a_violation(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from services.appdb import store\ndb = store.open_rows_dal(x)\ndb.commit()\n",
+        encoding="utf-8",
+    )
+    assert _lifecycle_uses(bad) == [
+        "services.appdb.store",
+        "open_rows_dal() at line 2",
+        "commit() at line 3",
+    ]

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
-from app.db import get_db
+from app.db import get_db, get_handles
 from app.http import respond
 from app.lazy import LazyModule
 from services.appdb import contracts
@@ -38,6 +38,12 @@ rows = LazyModule("services.appdb.rows")
 store = LazyModule("services.appdb.store")
 transfer = LazyModule("services.appdb.transfer")
 model_openapi = LazyModule("services.appdb.openapi")
+handles = LazyModule("services.appdb.handles")
+
+
+# A row request can also meet a model changed or deleted meanwhile (409) or a damaged app
+# database (503).
+APP_DB = (409, 503)
 
 
 def _owner() -> Any:
@@ -49,9 +55,11 @@ def _settings():
     return current_app.config["SETTINGS"]
 
 
-def _app_db(model_id: str) -> store.AppDatabase:
-    row = catalog.get_model(db=get_db(), model_id=model_id, owner_id=_owner())
-    return catalog.app_database(settings=_settings(), row=row)
+def _app(model_id: str):
+    # The services own the app database: this only names it and whose it must be.
+    return handles.open_app_database(
+        handles=get_handles(), db=get_db(), model_id=model_id, owner_id=_owner()
+    )
 
 
 # ----------------------------------------------------------------------------- definitions
@@ -86,9 +94,9 @@ def read_model(path: ModelPath):
 @bp.put("/<model_id>", responses={200: AppModelUpdated, **errors(400, 409, *PROTECTED, *BODY)})
 def update_model(path: ModelPath, query: MigrationQuery, body: ModelIn):
     """Replace the definition and migrate the database (``dry_run`` only plans)."""
-    row, plan = catalog.update_model(
+    row, plan = handles.update_model(
+        handles=get_handles(),
         db=get_db(),
-        settings=_settings(),
         model_id=path.model_id,
         owner_id=_owner(),
         model_in=body,
@@ -99,11 +107,11 @@ def update_model(path: ModelPath, query: MigrationQuery, body: ModelIn):
     return respond(AppModelUpdated(**public, sync=MigrationPlanPublic(**plan.as_dict())))
 
 
-@bp.delete("/<model_id>", responses={200: Message, **errors(400, *PROTECTED)})
+@bp.delete("/<model_id>", responses={200: Message, **errors(400, 409, *PROTECTED)})
 def delete_model(path: ModelPath):
     """Drop the model's database and delete the model."""
-    catalog.delete_model(
-        db=get_db(), settings=_settings(), model_id=path.model_id, owner_id=_owner()
+    handles.delete_model(
+        handles=get_handles(), db=get_db(), model_id=path.model_id, owner_id=_owner()
     )
     return respond(Message(message="Model deleted successfully"))
 
@@ -113,13 +121,12 @@ def delete_model(path: ModelPath):
 
 @bp.get(
     "/<model_id>/app-database/status",
-    responses={200: contracts.AppDatabaseStatus, **errors(400, *PROTECTED)},
+    responses={200: contracts.AppDatabaseStatus, **errors(400, *APP_DB, *PROTECTED)},
 )
 def read_app_database_status(path: ModelPath):
     """exists, total_entities, entity_counts, last_seeded, schema_version, size_bytes, in_sync."""
-    row = catalog.get_model(db=get_db(), model_id=path.model_id, owner_id=_owner())
-    report = store.status(
-        catalog.app_database(settings=_settings(), row=row), last_seeded=row.last_seeded_at
+    report = handles.app_database_status(
+        handles=get_handles(), db=get_db(), model_id=path.model_id, owner_id=_owner()
     )
     report["last_seeded"] = wire_time(report["last_seeded"])
     return respond(report)
@@ -127,26 +134,24 @@ def read_app_database_status(path: ModelPath):
 
 @bp.get(
     "/<model_id>/app-database/entities",
-    responses={200: contracts.EntitySummaryList, **errors(400, *PROTECTED)},
+    responses={200: contracts.EntitySummaryList, **errors(400, *APP_DB, *PROTECTED)},
 )
 def read_entities(path: ModelPath):
     """Each entity with its display name, row count and last update."""
-    app_db = _app_db(path.model_id)
-    with store.transaction(app_db) as db:
-        return respond(catalog.entity_summaries(db=db, definition=app_db.definition))
+    with _app(path.model_id) as (definition, db):
+        return respond(catalog.entity_summaries(db=db, definition=definition))
 
 
 @bp.get(
     "/<model_id>/app-database/entities/<entity_type>",
-    responses={200: contracts.AppRowsPage, **errors(400, *PROTECTED)},
+    responses={200: contracts.AppRowsPage, **errors(400, *APP_DB, *PROTECTED)},
 )
 def read_rows(path: EntityPath, query: RowsQuery):
     """Rows of an entity: limit/offset, sort, filters, and the total."""
-    app_db = _app_db(path.model_id)
-    with store.transaction(app_db) as db:
+    with _app(path.model_id) as (definition, db):
         data, total = rows.list_rows(
             db=db,
-            definition=app_db.definition,
+            definition=definition,
             entity=path.entity_type,
             limit=query.limit,
             offset=query.offset,
@@ -158,15 +163,14 @@ def read_rows(path: EntityPath, query: RowsQuery):
 
 @bp.post(
     "/<model_id>/app-database/entities/<entity_type>",
-    responses={200: contracts.AppRow, **errors(400, 409, *PROTECTED, *BODY)},
+    responses={200: contracts.AppRow, **errors(400, *APP_DB, 409, *PROTECTED, *BODY)},
 )
 def create_row(path: EntityPath, body: RowBody):
     """Create a row."""
-    app_db = _app_db(path.model_id)
-    with store.transaction(app_db) as db:
+    with _app(path.model_id) as (definition, db):
         row = rows.create_row(
             db=db,
-            definition=app_db.definition,
+            definition=definition,
             entity=path.entity_type,
             data=dict(body.model_extra or {}),
         )
@@ -175,30 +179,26 @@ def create_row(path: EntityPath, body: RowBody):
 
 @bp.get(
     "/<model_id>/app-database/entities/<entity_type>/<id>",
-    responses={200: contracts.AppRow, **errors(400, *PROTECTED)},
+    responses={200: contracts.AppRow, **errors(400, *APP_DB, *PROTECTED)},
 )
 def read_row(path: RowPath):
     """One row."""
-    app_db = _app_db(path.model_id)
-    with store.transaction(app_db) as db:
+    with _app(path.model_id) as (definition, db):
         return respond(
-            rows.get_row(
-                db=db, definition=app_db.definition, entity=path.entity_type, row_id=path.id
-            )
+            rows.get_row(db=db, definition=definition, entity=path.entity_type, row_id=path.id)
         )
 
 
 @bp.patch(
     "/<model_id>/app-database/entities/<entity_type>/<id>",
-    responses={200: contracts.AppRow, **errors(400, 409, *PROTECTED, *BODY)},
+    responses={200: contracts.AppRow, **errors(400, *APP_DB, 409, *PROTECTED, *BODY)},
 )
 def update_row(path: RowPath, body: RowBody):
     """Change some fields of a row."""
-    app_db = _app_db(path.model_id)
-    with store.transaction(app_db) as db:
+    with _app(path.model_id) as (definition, db):
         row = rows.update_row(
             db=db,
-            definition=app_db.definition,
+            definition=definition,
             entity=path.entity_type,
             row_id=path.id,
             data=dict(body.model_extra or {}),
@@ -208,51 +208,48 @@ def update_row(path: RowPath, body: RowBody):
 
 @bp.delete(
     "/<model_id>/app-database/entities/<entity_type>/<id>",
-    responses={200: Message, **errors(400, *PROTECTED)},
+    responses={200: Message, **errors(400, *APP_DB, *PROTECTED)},
 )
 def delete_row(path: RowPath):
     """Delete a row."""
-    app_db = _app_db(path.model_id)
-    with store.transaction(app_db) as db:
-        rows.delete_row(
-            db=db, definition=app_db.definition, entity=path.entity_type, row_id=path.id
-        )
+    with _app(path.model_id) as (definition, db):
+        rows.delete_row(db=db, definition=definition, entity=path.entity_type, row_id=path.id)
     return respond(Message(message="Row deleted successfully"))
 
 
 @bp.post(
     "/<model_id>/app-database/seed",
-    responses={200: contracts.SeedReport, **errors(400, *PROTECTED, *BODY)},
+    responses={200: contracts.SeedReport, **errors(400, *APP_DB, *PROTECTED, *BODY)},
 )
 def seed_app_database(path: ModelPath, body: SeedBody):
     """Fill the database with realistic linked data (all or nothing)."""
-    from services.appdb import seed
-
-    app_db = _app_db(path.model_id)
-    with store.transaction(app_db) as db:
-        result = seed.seed(db=db, definition=app_db.definition, **body.model_dump())
-    catalog.mark_seeded(db=get_db(), model_id=path.model_id)
+    result = handles.seed_app_database(
+        handles=get_handles(),
+        db=get_db(),
+        model_id=path.model_id,
+        owner_id=_owner(),
+        **body.model_dump(),
+    )
     return respond(result)
 
 
-@bp.delete("/<model_id>/app-database", responses={200: Message, **errors(400, *PROTECTED)})
+@bp.delete("/<model_id>/app-database", responses={200: Message, **errors(400, *APP_DB, *PROTECTED)})
 def empty_app_database(path: ModelPath):
     """Delete every row of every entity; keep the schema."""
-    app_db = _app_db(path.model_id)
-    with store.transaction(app_db) as db:
-        rows.empty(db=db, definition=app_db.definition)
+    with _app(path.model_id) as (definition, db):
+        rows.empty(db=db, definition=definition)
     return respond(Message(message="App database emptied"))
 
 
 @bp.post(
     "/<model_id>/app-database/sync",
-    responses={200: MigrationPlanPublic, **errors(400, 409, *PROTECTED)},
+    responses={200: MigrationPlanPublic, **errors(400, *APP_DB, *PROTECTED)},
 )
 def sync_app_database(path: ModelPath, query: MigrationQuery):
     """Bring the live database to the stored definition (``dry_run`` only plans)."""
-    plan = catalog.migrate_model(
+    plan = handles.migrate_model(
+        handles=get_handles(),
         db=get_db(),
-        settings=_settings(),
         model_id=path.model_id,
         owner_id=_owner(),
         dry_run=query.dry_run,

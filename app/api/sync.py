@@ -7,7 +7,7 @@ from flask import current_app
 
 from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
-from app.db import get_db
+from app.db import get_db, get_handles
 from app.http import respond
 from app.lazy import LazyModule
 from services.sync.schemas import SyncRequest, SyncResponse
@@ -16,7 +16,7 @@ bp = blueprint("sync")
 sync_scopes = LazyModule("services.sync_scopes")
 
 
-@bp.post("", responses={200: SyncResponse, **errors(400, 409, *PROTECTED, *BODY)})
+@bp.post("", responses={200: SyncResponse, **errors(400, 409, 503, *PROTECTED, *BODY)})
 def sync(body: SyncRequest):
     """Apply a batch of offline operations in one transaction; return the changes since it."""
     user = current_user()
@@ -26,6 +26,7 @@ def sync(body: SyncRequest):
         user_id=user.id,
         superuser=bool(user.is_superuser),
         request=body,
+        handles=get_handles(),
     )
     # Built JSON-ready by the service (a page can hold 5,000 changes): no second validation.
     return respond(result)

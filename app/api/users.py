@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from app.api import BEARER, BODY, PROTECTED, blueprint, errors
 from app.auth import current_superuser, current_token, current_user
-from app.db import get_db
+from app.db import get_db, get_handles
 from app.http import respond
+from app.lazy import LazyModule
 from services import users
 from services.errors import Forbidden, NotFound
 from services.schemas import (
@@ -22,6 +23,7 @@ from services.schemas import (
 )
 
 bp = blueprint("users", secured=False)
+owners = LazyModule("services.appdb.owners")
 
 # ``null`` for a field that cannot be empty means "leave it as it is": the document marks these
 # fields optional, as the FastAPI template does, and writing NULL into the NOT NULL column was
@@ -92,7 +94,7 @@ def delete_user_me():
     user = current_user()
     if user.is_superuser:
         raise Forbidden("Super users are not allowed to delete themselves")
-    users.delete_user(db=get_db(), user_id=user.id, acting_user_id=user.id)
+    owners.delete_user(db=get_db(), handles=get_handles(), user_id=user.id, acting_user_id=user.id)
     return respond(Message(message="User deleted successfully"))
 
 
@@ -137,5 +139,7 @@ def update_user(path: UserIdPath, body: UserUpdate):
 def delete_user(path: UserIdPath):
     """Delete a user and their items (superusers only)."""
     acting = current_superuser()
-    users.delete_user(db=get_db(), user_id=path.user_id, acting_user_id=acting.id)
+    owners.delete_user(
+        db=get_db(), handles=get_handles(), user_id=path.user_id, acting_user_id=acting.id
+    )
     return respond(Message(message="User deleted successfully"))

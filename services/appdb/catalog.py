@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from pydal.objects import Row
 if TYPE_CHECKING:
     from services.appdb import migration
 
-from services.appdb import store
+from services.appdb import quarantine, store
 from services.appdb.definition import (
     INVALID_DEFINITION,
     Definition,
@@ -110,6 +111,7 @@ def create_model(*, db: DAL, settings: Settings, owner_id: uuid.UUID, model_in: 
     try:
         db.app_model.insert(
             id=model_in.id,
+            id_key=model_in.id.lower(),  # unique: the database settles a race of case variants
             name=model_in.name,
             owner_id=owner_id,
             definition=_stored(model_in.definition),
@@ -125,6 +127,9 @@ def create_model(*, db: DAL, settings: Settings, owner_id: uuid.UUID, model_in: 
         model_id=model_in.id,
         definition=model_in.definition,
     )
+    # The insert succeeded, so the catalog owned no model under this id: whatever database is
+    # there was left by someone else (a deleted owner, a crash, a lost main database).
+    quarantine.quarantine_leftover(settings=settings, app_db=target)
     store.create(target)
     return get_model(db=db, model_id=model_in.id, owner_id=None)
 
@@ -233,6 +238,8 @@ def delete_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.U
     """Drop the model's database and forget the model."""
     row = get_model(db=db, model_id=model_id, owner_id=owner_id)
     store.drop(app_database(settings=settings, row=row))
+    # Snapshots hold the rows too: they go with the model.
+    shutil.rmtree(_backups(settings) / model_id, ignore_errors=True)
     db(db.app_model.id == model_id).delete()
 
 

@@ -26,6 +26,8 @@ class AppDatabaseStatus(BaseModel):
     schema_version: str
     size_bytes: int
     in_sync: bool
+    healthy: bool = Field(description="false when the database is damaged or cannot be opened")
+    problem: str | None = Field(default=None, description="why it is not healthy")
 
 
 class EntitySummary(BaseModel):

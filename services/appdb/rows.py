@@ -313,7 +313,9 @@ def delete_row(*, db: DAL, definition: Definition, entity: str, row_id: str | uu
     table = table_of(db, plan.name)
     if db(table.id == rid).isempty():
         raise NotFound(NOT_FOUND_ROW)
-    deleted, changed = cascade(db, definition, plan.name, [rid])
+    levels: list[tuple[str, set[uuid.UUID]]] = []
+    deleted, changed = cascade(db, definition, plan.name, [rid], levels=levels)
+    delete_deepest_first(db, levels)
     db.executesql(db(table.id == rid)._delete())
     feed.record_cascade(db, deleted, changed)
 
@@ -437,13 +439,19 @@ def delete_ids(db: DAL, plan: EntityPlan, row_ids: list[uuid.UUID]) -> None:
 
 
 def cascade(
-    db: DAL, definition: Definition, entity: str, row_ids: Iterable[uuid.UUID]
+    db: DAL,
+    definition: Definition,
+    entity: str,
+    row_ids: Iterable[uuid.UUID],
+    *,
+    levels: list[tuple[str, set[uuid.UUID]]] | None = None,
 ) -> tuple[dict[str, set[uuid.UUID]], dict[str, set[uuid.UUID]]]:
     """What deleting these rows does to others through foreign keys, found before it is done.
 
     Returns (deleted, changed) by entity: rows a required reference deletes with them (CASCADE),
     and rows whose state changes: an optional reference set to null, or a ManyToMany list that
-    loses an id. The given rows are in ``deleted``.
+    loses an id. The given rows are in ``deleted``. ``levels`` receives the rows deleted along
+    the way, level by level in the order found (see delete_deepest_first).
     """
     deleted: dict[str, set[uuid.UUID]] = {entity: set(row_ids)}
     changed: dict[str, set[uuid.UUID]] = {}
@@ -465,6 +473,8 @@ def cascade(
                     if new:
                         deleted[other.name] |= new
                         frontier.append((other.name, new))
+                        if levels is not None:
+                            levels.append((other.name, new))
                 else:
                     changed.setdefault(other.name, set()).update(found)
         for join in join_tables(definition):
@@ -478,6 +488,17 @@ def cascade(
     for name in changed:
         changed[name] -= deleted.get(name, set())
     return deleted, changed
+
+
+def delete_deepest_first(db: DAL, levels: list[tuple[str, set[uuid.UUID]]]) -> None:
+    """Delete the rows a cascade found, the last found first, so no database cascades deeper
+    than one level: SQLite stops at 1,000 nested trigger levels ("too many levels of trigger
+    recursion" deleting a 1,050-deep chain, issue 14) and MariaDB at 15."""
+    for name, ids in reversed(levels):
+        table = table_of(db, name)
+        id_list = list(ids)
+        for start in range(0, len(id_list), 500):
+            db.executesql(db(table.id.belongs(id_list[start : start + 500]))._delete())
 
 
 # --------------------------------------------------------------------------- emptying

@@ -386,12 +386,13 @@ def transaction(app_db: AppDatabase) -> Iterator[DAL]:
 # --------------------------------------------------------------------------- status, drift
 
 
-def differences(app_db: AppDatabase) -> list[str]:
-    """Every way the live database, the definition's tables and its PyDAL tables disagree."""
+def differences(app_db: AppDatabase, *, rows_db: DAL | None = None) -> list[str]:
+    """Every way the live database, the definition's tables and its PyDAL tables disagree
+    (``rows_db``: the handle's DAL on it, else one is opened for the check)."""
     if not exists(app_db):
         return [f"the app database of model {app_db.model_id!r} does not exist ({app_db.label})"]
     metadata = build_metadata(app_db.definition)
-    db = open_rows_dal(app_db)
+    db = rows_db or open_rows_dal(app_db)
     try:
         findings = [replace(f, fix=BUILD_FIX) for f in compare_models_to_pydal(metadata, db)]
         with connect(app_db) as connection:
@@ -402,7 +403,8 @@ def differences(app_db: AppDatabase) -> list[str]:
             ]
             findings += [_reworded(f) for f in compare_database_to_pydal(connection, db)]
     finally:
-        close_dal(db)
+        if rows_db is None:
+            close_dal(db)
     return [str(f) for f in findings]
 
 
@@ -429,9 +431,9 @@ def _reworded(finding: Finding, check: str | None = None) -> Finding:
     )
 
 
-def in_sync(app_db: AppDatabase) -> bool:
+def in_sync(app_db: AppDatabase, *, rows_db: DAL | None = None) -> bool:
     """True when the live database, the definition and its PyDAL tables all agree."""
-    return not differences(app_db)
+    return not differences(app_db, rows_db=rows_db)
 
 
 def size_bytes(app_db: AppDatabase) -> int:
@@ -474,8 +476,9 @@ def entity_counts(*, db: DAL, definition: Definition) -> dict[str, int | None]:
     return counts
 
 
-def status(app_db: AppDatabase, *, last_seeded: Any = None) -> dict:
-    """exists, total_entities, entity_counts, last_seeded, schema_version, size_bytes, in_sync."""
+def status(app_db: AppDatabase, *, last_seeded: Any = None, rows_db: DAL | None = None) -> dict:
+    """exists, total_entities, entity_counts, last_seeded, schema_version, size_bytes, in_sync
+    (``rows_db``: the handle's DAL on the database, else one is opened for the report)."""
     # total_entities is the number of rows over all entities; entity_counts has one per entity.
     report = {
         "exists": exists(app_db),
@@ -488,13 +491,90 @@ def status(app_db: AppDatabase, *, last_seeded: Any = None) -> dict:
     }
     if not report["exists"]:
         return report
-    db = open_rows_dal(app_db)
+    db = rows_db or open_rows_dal(app_db)
     try:
         counts = entity_counts(db=db, definition=app_db.definition)
+        report["in_sync"] = in_sync(app_db, rows_db=db)
     finally:
-        close_dal(db)
+        if rows_db is None:
+            close_dal(db)
     report["entity_counts"] = counts
     report["total_entities"] = sum(n for n in counts.values() if n)
     report["size_bytes"] = size_bytes(app_db)
-    report["in_sync"] = in_sync(app_db)
     return report
+
+
+# --------------------------------------------------------------------------- moving aside
+
+
+def rename_schema(app_db: AppDatabase, name: str) -> None:
+    """PostgreSQL: rename the model's schema to ``name`` (the quarantine)."""
+    engine = make_engine(app_db.target)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"ALTER SCHEMA {_quote(app_db.schema)} RENAME TO {_quote(name)}"
+            )
+    finally:
+        engine.dispose()
+
+
+def move_database(app_db: AppDatabase, name: str) -> None:
+    """MySQL/MariaDB: move every table of the model's database into a new database ``name``
+    (there is no RENAME DATABASE), then drop the empty one."""
+    engine = _server_engine(app_db)
+    quote = engine.dialect.identifier_preparer.quote
+    old = app_db.target.sa_url.database
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(
+                f"CREATE DATABASE {quote(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            )
+            tables = connection.execute(
+                sa.text(
+                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = :db"
+                ),
+                {"db": old},
+            ).scalars()
+            moves = [f"{quote(old)}.{quote(t)} TO {quote(name)}.{quote(t)}" for t in tables]
+            if moves:
+                connection.exec_driver_sql("SET FOREIGN_KEY_CHECKS=0")
+                connection.exec_driver_sql("RENAME TABLE " + ", ".join(moves))
+            connection.exec_driver_sql(f"DROP DATABASE {quote(old)}")
+    finally:
+        engine.dispose()
+
+
+def list_names(main: DatabaseTarget, prefix: str) -> list[str]:
+    """Server schemas (PostgreSQL) or databases (MySQL) whose name starts with ``prefix``."""
+    if main.family == "postgresql":
+        engine = make_engine(main)
+        query = "SELECT schema_name FROM information_schema.schemata"
+    else:
+        engine = sa.create_engine(
+            main.sa_url._replace(database=None), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+        )
+        query = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
+    try:
+        with engine.connect() as connection:
+            names = connection.execute(sa.text(query)).scalars().all()
+    finally:
+        engine.dispose()
+    return sorted(n for n in names if n.startswith(prefix))
+
+
+def drop_name(main: DatabaseTarget, name: str) -> None:
+    """Drop a server schema (PostgreSQL) or database (MySQL) by name."""
+    if main.family == "postgresql":
+        engine = make_engine(main)
+        statement = f"DROP SCHEMA IF EXISTS {_quote(name)} CASCADE"
+    else:
+        engine = sa.create_engine(
+            main.sa_url._replace(database=None), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+        )
+        statement = f"DROP DATABASE IF EXISTS {engine.dialect.identifier_preparer.quote(name)}"
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()

@@ -54,7 +54,11 @@ class EntityTable:
 
     def delete(self, row_id: uuid.UUID) -> tuple[dict, dict]:
         """Delete the row; rows its foreign keys delete or change are returned, not recorded."""
-        deleted, changed = app_rows.cascade(self.db, self.definition, self.name, [row_id])
+        levels: list = []
+        deleted, changed = app_rows.cascade(
+            self.db, self.definition, self.name, [row_id], levels=levels
+        )
+        app_rows.delete_deepest_first(self.db, levels)
         app_rows.delete_ids(self.db, self.plan, [row_id])
         deleted[self.name].discard(row_id)
         return deleted, changed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pydal import DAL
-from pydal._globals import GLOBAL_LOCKER
+from pydal._globals import GLOBAL_LOCKER, THREAD_LOCAL
 from pydal.adapters import adapters
 from pydal.adapters.mysql import MySQL
 from pydal.connection import ConnectionPool
@@ -78,10 +78,27 @@ def open_dal(target: DatabaseTarget, *, pool_size: int = 0, define: bool = True)
     return db
 
 
+def forget_dal(db: DAL) -> None:
+    """Take ``db`` out of this thread's PyDAL registry, where it would live as long as the thread
+    (a waitress worker's: every DAL made per request stayed, ~90 KB each, issue 14)."""
+    registry = getattr(THREAD_LOCAL, "_pydal_db_instances_", {})
+    group = registry.get(db._db_uid, [])
+    if db in group:
+        group.remove(db)
+    if not group:
+        registry.pop(db._db_uid, None)
+
+
+def live_dals() -> int:
+    """DAL objects in this thread's PyDAL registry (a leak if it grows with requests)."""
+    return sum(len(g) for g in getattr(THREAD_LOCAL, "_pydal_db_instances_", {}).values())
+
+
 def close_dal(db: DAL) -> None:
     """Close this thread's connection and every pooled one (PyDAL's close only pools them)."""
     adapter = db._adapter
     adapter.close("rollback", really=True)
+    forget_dal(db)
     # The pool is keyed by URI and shared with any other DAL on the same database: empty it
     # in place (idle connections only) rather than removing it from under the others.
     with GLOBAL_LOCKER:

@@ -168,6 +168,10 @@ class AppModel(TimestampMixin, Base):
     __tablename__ = "app_model"
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # The id in lower case, unique: ids that differ only in case would share a file on the
+    # case-insensitive file systems of the desktop targets, and a check before the insert
+    # could be raced (issue 14).
+    id_key: Mapped[str] = mapped_column(String(100), unique=True, index=True, nullable=False)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     definition: Mapped[dict] = mapped_column(JSON, nullable=False)
     version: Mapped[int] = mapped_column(

@@ -84,6 +84,7 @@ def define_tables(db: DAL, family: str) -> None:
     db.define_table(
         "app_model",
         Field("id", "string", length=100, notnull=True),
+        Field("id_key", "string", length=100, notnull=True, unique=True),
         Field("name", "string", length=255, notnull=True),
         Field("definition", json_type(family), notnull=True),
         Field("version", "integer", notnull=True, default=1),

@@ -1,23 +1,29 @@
-"""App-database fixtures: the shared model's tables on a fresh database, and app databases
-beside a main database, on every backend."""
+"""App-database fixtures: the shared model's tables on a fresh database, app databases beside
+a main database, and apps with a small handle cache, on every backend."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from app import create_app
+from app.db import close_db, get_handles
 from services.appdb import store
 from services.appdb.definition import Definition
 from services.appdb.store import AppDatabase
 from services.db.scratch import scratch_database
 from services.db.urls import DatabaseTarget, sqlite_target
+from tests.api.conftest import make_client, settings_for  # noqa: F401 - make_client: a fixture
 from tests.appdb.modeldb import MODEL, ModelDB, definition_of
 from tests.appdb.shop import definition
 from tests.backends import discover
+
+CAPACITY = 2
 
 
 @pytest.fixture
@@ -79,3 +85,21 @@ def apps(main_target: DatabaseTarget, tmp_path: Path) -> Iterator[Callable[..., 
     yield make
     for app_db in made:
         store.drop(app_db)
+
+
+@pytest.fixture
+def make_app(migrated_target, tmp_path):
+    """Apps on the test's database with a small handle cache; closed afterwards."""
+    apps = []
+
+    def _make(capacity: int = CAPACITY):
+        settings = settings_for(migrated_target, tmp_path, auth_required=False)
+        app = create_app(replace(settings, app_db_handles=capacity))
+        apps.append(app)
+        with app.app_context():
+            get_handles()  # made on first use; the tests look at it from the start
+        return app
+
+    yield _make
+    for app in apps:
+        close_db(app)

@@ -1,0 +1,175 @@
+"""App database handles: built once per definition version, bounded, shared by worker threads.
+
+Issue 14 measured ~90 KB kept for good by every request on an app database: a DAL with its
+tables was built per request and stayed in PyDAL's thread-local registry. These tests count
+live DAL objects and open handles instead of timing anything.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from pydal import DAL
+
+from tests.api.conftest import API
+from tests.appdb.conftest import CAPACITY
+
+M = f"{API}/models"
+
+MODEL = {
+    "name": "Notes",
+    "definition": {
+        "entities": [
+            {
+                "name": "note",
+                "display_name": "Note",
+                "fields": [
+                    {"name": "title", "type": "String", "required": True},
+                    {"name": "stars", "type": "Integer"},
+                ],
+            },
+            {"name": "tag", "fields": [{"name": "label", "type": "String"}]},
+        ],
+        "relationships": [{"type": "ManyToMany", "from": "note", "to": "tag", "name": "tags"}],
+    },
+}
+
+
+def model(model_id: str, **changes) -> dict:
+    body = copy.deepcopy(MODEL) | {"id": model_id}
+    body.update(changes)
+    return body
+
+
+def live_dal_objects() -> int:
+    """DAL objects alive anywhere in the process (every thread's registry included)."""
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, DAL))
+
+
+def ok(response, status: int = 200):
+    assert response.status_code == status, (response.status_code, response.get_json())
+    return response.get_json()
+
+
+def sync_op(model_id: str, title: str) -> dict:
+    stamp = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
+    return {
+        "client_id": "c1",
+        "scope": f"models/{model_id}",
+        "operations": [
+            {
+                "id": uuid.uuid4().hex,
+                "table": f"models/{model_id}/note",
+                "operation": "INSERT",
+                "data": {"id": str(uuid.uuid4()), "title": title},
+                "timestamp": stamp,
+            }
+        ],
+    }
+
+
+def one_round(app, model_id: str, n: int) -> int:
+    """Requests of every kind on one model (a create and delete in five); returns how many."""
+    client = app.test_client()
+    sent = 0
+
+    def call(method: str, path: str, status: int = 200, **kw):
+        nonlocal sent
+        sent += 1
+        return ok(client.open(path, method=method, **kw), status)
+
+    call("POST", f"{API}/items/", json={"title": f"item {n}"})
+    call("GET", f"{API}/items/?limit=5")
+    rows = f"{M}/{model_id}/app-database/entities/note"
+    for _ in range(3):
+        row = call("POST", rows, json={"title": f"note {n}", "stars": n % 5})
+        call("GET", f"{rows}?limit=5&sort=-created_at")
+        call("PATCH", f"{rows}/{row['id']}", json={"stars": 4})
+        call("GET", f"{rows}/{row['id']}")
+        call("DELETE", f"{rows}/{row['id']}")
+    call("GET", f"{M}/{model_id}/app-database/entities")
+    call("GET", f"{M}/{model_id}/app-database/status")
+    call("POST", f"{API}/sync", json=sync_op(model_id, f"synced {n}"))
+    call("POST", f"{M}/{model_id}/app-database/seed", json={"max_instances_per_entity": 1})
+    if n % 5 == 0:
+        scratch = f"scratch-{uuid.uuid4().hex[:8]}"
+        call("POST", f"{M}/", json=model(scratch))
+        call("POST", f"{M}/{scratch}/app-database/entities/note", json={"title": "x"})
+        call("DELETE", f"{M}/{scratch}")
+    return sent
+
+
+def test_live_dals_and_handles_stay_bounded_over_thousands_of_requests_of_every_kind(make_app):
+    app = make_app()
+    handles = app.extensions["app_handles"]
+    model_ids = ["alpha", "beta", "gamma"]  # one more than the cache holds: evictions too
+    client = app.test_client()
+    for model_id in model_ids:
+        ok(client.post(f"{M}/", json=model(model_id)))
+
+    # One long-lived worker thread per model, as waitress's threads serving three clients: a
+    # DAL left in a thread's PyDAL registry lives as long as the thread.
+    with ThreadPoolExecutor(len(model_ids)) as pool:
+
+        def traffic(rounds: range) -> int:
+            work = [
+                pool.submit(lambda m: sum(one_round(app, m, n) for n in rounds), m)
+                for m in model_ids
+            ]
+            return sum(w.result() for w in work)
+
+        traffic(range(2))
+        before = live_dal_objects()
+        sent = traffic(range(2, 42))
+        after = live_dal_objects()
+    assert sent >= 2500
+    assert len(handles) <= CAPACITY
+    # Nothing per request: the main DAL, one per cached handle, and at most one a worker was
+    # still letting go of (evicted by another thread) when counted.
+    assert after <= before <= 1 + CAPACITY + len(model_ids), (before, after)
+    assert handles.idle_connections() <= CAPACITY * 4
+
+
+def test_a_handle_notices_that_another_process_changed_the_model(make_app):
+    first, second = make_app(), make_app()  # two services on one database
+    entities = f"{M}/shared/app-database/entities"
+    ok(first.test_client().post(f"{M}/", json=model("shared")))
+    assert ok(first.test_client().get(entities))[0]["display_name"] == "Note"
+    renamed = model("shared")
+    renamed["definition"]["entities"][0]["display_name"] = "Memo"
+    ok(second.test_client().put(f"{M}/shared", json=renamed))
+    assert ok(first.test_client().get(entities))[0]["display_name"] == "Memo"
+
+
+def test_a_model_deleted_and_created_again_never_serves_the_old_rows(make_app):
+    app = make_app()
+    client = app.test_client()
+    rows = f"{M}/again/app-database/entities/note"
+    ok(client.post(f"{M}/", json=model("again")))
+    ok(client.post(rows, json={"title": "old secret"}))
+    assert ok(client.get(rows))["count"] == 1
+    ok(client.delete(f"{M}/again"))
+    ok(client.post(f"{M}/", json=model("again")))
+    assert ok(client.get(rows)) == {"data": [], "count": 0}
+
+
+def test_threads_share_one_handle_and_leave_nothing_in_their_locals(make_app):
+    app = make_app()
+    handles = app.extensions["app_handles"]
+    ok(app.test_client().post(f"{M}/", json=model("busy")))
+    rows = f"{M}/busy/app-database/entities/note"
+
+    def write(n: int) -> None:
+        ok(app.test_client().post(rows, json={"title": f"t{n}"}))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(200)))
+    assert ok(app.test_client().get(rows))["count"] == 200
+    assert len(handles) == 1
+    handle = handles._handles["busy"]
+    assert handle.idle <= 4
