@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_data.add_commands(sub, _settings_options)
 
     quarantine = sub.add_parser(
-        "quarantine", help="list or purge app databases moved aside because no model owned them"
+        "quarantine", help="list or purge app databases set aside (unowned)"
     )
     _settings_options(quarantine)
     quarantine.add_argument("action", choices=("list", "purge"))

@@ -44,6 +44,7 @@ def test_an_empty_environment_variable_counts_as_unset(tmp_path):
 
 def test_without_any_data_dir_the_platform_folder_is_used(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # platformdirs' Linux base folder
+    monkeypatch.chdir(tmp_path)  # not a checkout's root, where ./.data would be used instead
     settings = load_settings(environ={})
     assert settings.data_dir == default_data_dir().resolve()
     assert default_data_dir().name == "local-data-service"

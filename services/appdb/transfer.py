@@ -654,6 +654,7 @@ def import_bundle(*, db: DAL, settings: Settings, owner_id: uuid.UUID, bundle: B
             raise
         db.app_model.insert(
             id=model.id,
+            id_key=model.id.lower(),  # unique: the database settles a race of case variants
             name=model.name,
             owner_id=owner_id,
             definition=model.definition.model_dump(by_alias=True, exclude_none=True),

@@ -137,12 +137,12 @@ def test_live_dals_and_handles_stay_bounded_over_thousands_of_requests_of_every_
 
 def test_a_handle_notices_that_another_process_changed_the_model(make_app):
     first, second = make_app(), make_app()  # two services on one database
-    entities = f"{M}/shared/app-database/entities"
-    ok(first.test_client().post(f"{M}/", json=model("shared")))
+    entities = f"{M}/pooled/app-database/entities"
+    ok(first.test_client().post(f"{M}/", json=model("pooled")))
     assert ok(first.test_client().get(entities))[0]["display_name"] == "Note"
-    renamed = model("shared")
+    renamed = model("pooled")
     renamed["definition"]["entities"][0]["display_name"] = "Memo"
-    ok(second.test_client().put(f"{M}/shared", json=renamed))
+    ok(second.test_client().put(f"{M}/pooled", json=renamed))
     assert ok(first.test_client().get(entities))[0]["display_name"] == "Memo"
 
 
