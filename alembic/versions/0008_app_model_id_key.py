@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from alembic import op
+from alembic import context, op
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -26,7 +26,19 @@ def upgrade() -> None:
     """Apply this revision."""
     op.add_column("app_model", sa.Column("id_key", sa.String(length=100), nullable=True))
     table = sa.table("app_model", sa.column("id", sa.String), sa.column("id_key", sa.String))
-    connection = op.get_bind()
+    if context.is_offline_mode():
+        # Offline SQL (--sql) cannot read the ids: lower-case them in SQL; the unique index
+        # below then refuses ids that differ only in case instead of renaming them.
+        op.execute(table.update().values(id_key=sa.func.lower(table.c.id)))
+    else:
+        _fill_keys(op.get_bind(), table)
+    with op.batch_alter_table("app_model") as batch:
+        batch.alter_column("id_key", existing_type=sa.String(length=100), nullable=False)
+    op.create_index(op.f("ix_app_model_id_key"), "app_model", ["id_key"], unique=True)
+
+
+def _fill_keys(connection: sa.Connection, table: sa.TableClause) -> None:
+    # Ids that differ only in case (possible before this revision) get distinct keys.
     created = sa.column("created_at")
     rows = connection.execute(
         sa.select(table.c.id).select_from(table).order_by(created, table.c.id)
@@ -39,9 +51,6 @@ def upgrade() -> None:
             key = f"{model_id.lower()[: 100 - len(str(n)) - 1]}~{n}"
         taken.add(key)
         connection.execute(table.update().where(table.c.id == model_id).values(id_key=key))
-    with op.batch_alter_table("app_model") as batch:
-        batch.alter_column("id_key", existing_type=sa.String(length=100), nullable=False)
-    op.create_index(op.f("ix_app_model_id_key"), "app_model", ["id_key"], unique=True)
 
 
 def downgrade() -> None:
