@@ -5,6 +5,7 @@ follow a change of the model."""
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import subprocess
 
@@ -58,6 +59,8 @@ NICKNAME = PROGRAM.replace("{ vip: true, tier: null }", '{ vip: true, nickname: 
 def toolchain():
     """The pinned generator and TypeScript, installed from the lock."""
     if NPM is None:
+        if os.environ.get("REQUIRE_NODE"):
+            pytest.fail("REQUIRE_NODE is set (CI) but npm is not on PATH")
         pytest.skip("npm is not installed (Node is present in CI)")
     if not (BIN / "openapi-ts").exists() or not (BIN / "tsc").exists():
         subprocess.run(
