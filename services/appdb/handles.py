@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
+from urllib.parse import quote
 
 from pydal import DAL
 from pydal._globals import THREAD_LOCAL
@@ -57,29 +58,63 @@ class AppHandle:
             db = open_dal(app_db.target, define=False)
             forget_dal(db)
             define_pydal(db, app_db.definition, app_db.family, schema=app_db.schema)
+        if app_db.family == "sqlite":
+            # Open read-write, never create: a connection made after the model's file was
+            # deleted (a racing delete) would otherwise leave an empty file under its id.
+            adapter = db._adapter
+            adapter.dbpath = f"file:{quote(adapter.dbpath)}?mode=rw"
+            adapter.driver_args["uri"] = True
         # SQLite cannot lose a connection under us; servers can (restart, idle timeout).
         db._adapter.check_active_connection = app_db.family != "sqlite"
         self.db = db
         self.damage: str | None = None  # why the database cannot be trusted, once checked
 
     def check(self) -> str | None:
-        """Check the database (SQLite: quick_check); remember and return what is wrong, if
-        anything. A damaged database serves no request: reads could be wrong, writes worse."""
-        if self.app_db.family != "sqlite":
-            return None
+        """Check the database (SQLite: quick_check; servers: every table is there); remember
+        and return what is wrong, if anything. A damaged database serves no request: reads could
+        be wrong, writes worse."""
         connection = None
         try:
             with _SETUP:
                 connection = self.db._adapter.connector()
-            found = [r[0] for r in connection.execute("PRAGMA quick_check").fetchall()]
-            self.damage = None if found == ["ok"] else "; ".join(found[:3])
+            if self.app_db.family == "sqlite":
+                found = [r[0] for r in connection.execute("PRAGMA quick_check").fetchall()]
+                self.damage = None if found == ["ok"] else "; ".join(found[:3])
+            else:
+                self.damage = self._missing_tables(connection)
         except Exception as exc:  # noqa: BLE001 - "file is not a database", "malformed", I/O
+            if not store.exists(self.app_db):  # deleted while being checked
+                raise NotFound(
+                    f"the app database of model {self.app_db.model_id!r} does not exist"
+                ) from None
             self.damage = str(exc) or type(exc).__name__
         finally:
             if connection is not None:
                 with suppress(Exception):
                     connection.close()
         return self.damage
+
+    def _missing_tables(self, connection: Any) -> str | None:
+        # Cheap on a server: one catalogue query. Tables dropped behind the service's back
+        # would otherwise answer generic 500s on every request that touches them.
+        if self.app_db.family == "postgresql":
+            query = "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+            params: tuple = (self.app_db.schema,)
+        else:
+            query = (
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+            )
+            params = ()
+        cursor = connection.cursor()
+        try:
+            cursor.execute(query, params)
+            present = {str(r[0]).lower() for r in cursor.fetchall()}
+        finally:
+            cursor.close()
+        with suppress(Exception):
+            connection.rollback()
+        missing = sorted(t for t in self.db.tables if t.lower() not in present)
+        return f"tables missing: {', '.join(missing[:5])}" if missing else None
 
     def refuse_if_damaged(self) -> None:
         """Unavailable (503) naming the model when the database is damaged."""
@@ -249,32 +284,50 @@ def open_app_database(
 ) -> Iterator[tuple[Definition, DAL]]:
     """The model's definition and a session on its database, after the ownership check."""
     row = catalog.get_model(db=db, model_id=model_id, owner_id=owner_id)
-    handle = handles.handle_for(row)
+    handle = _handle(handles, db, row)
     try:
         with handle.session() as rows_db:
             yield handle.definition, rows_db
     except ServiceError:
         raise
     except Exception:
-        _explain_race(db, row, handle)
+        _settle(handles, row.id)
+        _explain_race(db, row, handle.app_db)
         if handle.check() is not None:  # an I/O or format error: is the file damaged?
             handles.invalidate(row.id)
             handle.refuse_if_damaged()
         raise
 
 
-def _explain_race(db: DAL, row: Row, handle: AppHandle) -> None:
+def _handle(handles: Handles, db: DAL, row: Row) -> AppHandle:
+    try:
+        return handles.handle_for(row)
+    except Unavailable:
+        # Tables missing while the model is being deleted or changed are that race, not damage.
+        _settle(handles, row.id)
+        _explain_race(db, row, catalog.app_database(settings=handles.settings, row=row))
+        raise
+
+
+def _settle(handles: Handles, model_id: str) -> None:
+    # A schema change or delete of this model may be under way: once it is over (its lock is
+    # free), the catalog and the database say whether a failure was that race.
+    with locks.model_lock(settings=handles.settings, model_id=model_id):
+        pass
+
+
+def _explain_race(db: DAL, row: Row, app_db: store.AppDatabase) -> None:
     # A failure on a model deleted or changed meanwhile (a missing table, a dropped schema) is
     # the race, not a bug: 404 for a deleted model, 409 for a changed one (issue 14). The app
     # database changes first and the catalog commits after, so both are looked at.
     table = db.app_model
     current = db(table.id == row.id).select(table.id, table.created_at, table.version).first()
-    if current is None or not store.exists(handle.app_db):
+    if current is None or not store.exists(app_db):
         raise NotFound(catalog.NOT_FOUND) from None
     changed = _key(current) != _key(row)
     if not changed:
         with suppress(Exception):  # a damaged database: the damage check answers for it
-            recorded = store.recorded_definition(handle.app_db)
+            recorded = store.recorded_definition(app_db)
             changed = recorded is not None and recorded[0] != int(row.version)
     if changed:
         raise Conflict(f"model {row.id!r} changed while this request ran; retry it") from None
@@ -289,7 +342,7 @@ def app_database_status(
     if not store.exists(app_db):
         return {**store.status(app_db, last_seeded=row.last_seeded_at), "healthy": False}
     try:
-        handle = handles.handle_for(row)
+        handle = _handle(handles, db, row)
     except Unavailable as exc:
         # Nothing is read from a damaged database: it is reported, not opened.
         return {
