@@ -92,6 +92,7 @@ def test_the_model_definition_page_lists_every_field_type(field_type):
         f"1 to {definition.MAX_ENTITIES} entities",
         f"at most {definition.MAX_FIELDS} fields",
         f"at most {definition.MAX_RELATIONSHIPS}",
+        f"at most {definition.MAX_COLUMNS} columns",
         f"1 to {definition.MAX_ENUM_VALUES} distinct strings",
         f"at most {definition.MAX_DEFINITION_BYTES:,} characters",
         f"VARCHAR({STRING_LENGTH})",

@@ -21,6 +21,8 @@ from services.appdb.schemas import (
     AppModelsPublic,
     AppModelUpdated,
     EntityPath,
+    LinksPath,
+    LinksQuery,
     MigrationPlanPublic,
     MigrationQuery,
     ModelPath,
@@ -147,9 +149,10 @@ def read_entities(path: ModelPath):
     responses={200: contracts.AppRowsPage, **errors(400, *APP_DB, *PROTECTED)},
 )
 def read_rows(path: EntityPath, query: RowsQuery):
-    """Rows of an entity: limit/offset, sort, filters, and the total."""
+    """Rows of an entity: limit/offset, sort, filters, the total, and where the next page
+    starts (a page also ends at its byte budget)."""
     with _app(path.model_id) as (definition, db):
-        data, total = rows.list_rows(
+        page = rows.read_page(
             db=db,
             definition=definition,
             entity=path.entity_type,
@@ -157,8 +160,10 @@ def read_rows(path: EntityPath, query: RowsQuery):
             offset=query.offset,
             sort=query.sort,
             filters=dict(query.model_extra or {}),
+            max_bytes=_settings().app_page_bytes,
+            max_links=_settings().app_row_links,
         )
-    return respond({"data": data, "count": total})
+    return respond(page)
 
 
 @bp.post(
@@ -173,6 +178,7 @@ def create_row(path: EntityPath, body: RowBody):
             definition=definition,
             entity=path.entity_type,
             data=dict(body.model_extra or {}),
+            max_links=_settings().app_row_links,
         )
     return respond(row)
 
@@ -185,8 +191,33 @@ def read_row(path: RowPath):
     """One row."""
     with _app(path.model_id) as (definition, db):
         return respond(
-            rows.get_row(db=db, definition=definition, entity=path.entity_type, row_id=path.id)
+            rows.get_row(
+                db=db,
+                definition=definition,
+                entity=path.entity_type,
+                row_id=path.id,
+                max_links=_settings().app_row_links,
+            )
         )
+
+
+@bp.get(
+    "/<model_id>/app-database/entities/<entity_type>/<id>/links/<relationship>",
+    responses={200: contracts.LinkIds, **errors(400, *APP_DB, *PROTECTED)},
+)
+def read_row_links(path: LinksPath, query: LinksQuery):
+    """A page of a row's ManyToMany ids, in the order its capped list shows the first ones."""
+    with _app(path.model_id) as (definition, db):
+        ids, total = rows.list_links(
+            db=db,
+            definition=definition,
+            entity=path.entity_type,
+            row_id=path.id,
+            relationship=path.relationship,
+            limit=query.limit,
+            offset=query.offset,
+        )
+    return respond({"data": ids, "count": total})
 
 
 @bp.patch(
@@ -202,6 +233,7 @@ def update_row(path: RowPath, body: RowBody):
             entity=path.entity_type,
             row_id=path.id,
             data=dict(body.model_extra or {}),
+            max_links=_settings().app_row_links,
         )
     return respond(row)
 

@@ -102,9 +102,20 @@ def _stored(definition: Definition) -> dict[str, Any]:
     return definition.model_dump(by_alias=True, exclude_none=True)
 
 
+def check_model_quota(*, db: DAL, settings: Settings, owner_id: uuid.UUID) -> None:
+    """Conflict (409) when the owner already has as many models as one user may own."""
+    most = settings.max_models_per_user
+    if db(db.app_model.owner_id == owner_id).count() >= most:
+        raise Conflict(
+            f"you own {most} models, the most one user may own (MAX_MODELS_PER_USER); "
+            "delete one before creating another"
+        )
+
+
 def create_model(*, db: DAL, settings: Settings, owner_id: uuid.UUID, model_in: ModelIn) -> Row:
     """Store the definition and create its database (tables from the definition)."""
     validate_definition(model_in.definition)
+    check_model_quota(db=db, settings=settings, owner_id=owner_id)
     # Ids that differ only in case would share a file on case-insensitive file systems.
     if not db(db.app_model.id.lower() == model_in.id.lower()).isempty():
         raise Conflict("A model with this id already exists")

@@ -55,12 +55,34 @@ class AppRow(BaseModel):
     id: uuid.UUID
     created_at: UtcDateTime
     updated_at: UtcDateTime
+    link_counts: dict[str, int] | None = Field(
+        default=None,
+        alias="_link_counts",
+        description="on rows with ManyToMany lists: each list's total number of ids; a list "
+        "holds at most APP_ROW_LINKS of them (the first in id order), and "
+        ".../{id}/links/{relationship} pages them all",
+    )
 
 
 class AppRowsPage(BaseModel):
     """A page of rows and the total that matches the filters."""
 
     data: list[AppRow]
+    count: int
+    truncated: bool = Field(
+        description="true when the page's byte budget (APP_PAGE_BYTES) ended it before "
+        "``limit`` rows; a page holds at least one row"
+    )
+    next_offset: int | None = Field(
+        description="the offset of the next page (same limit, sort and filters); null after "
+        "the last row"
+    )
+
+
+class LinkIds(BaseModel):
+    """A page of one row's ManyToMany ids and their total."""
+
+    data: list[uuid.UUID]
     count: int
 
 

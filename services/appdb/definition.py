@@ -18,9 +18,15 @@ from services.schemas import MODEL_ID_PATTERN, Title
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 SYSTEM_COLUMNS = frozenset({"id", "created_at", "updated_at"})
-MAX_ENTITIES = 50
-MAX_FIELDS = 100
-MAX_RELATIONSHIPS = 200
+# Set from measurement (bench/bench_memory.py --largest-only, 2 cores, medians of 5 runs):
+# the largest definition these allow creates in ~0.2 s, serves its first page (tables defined
+# on first use) in ~40 ms and its status in ~10 ms, against issue 14's 1 s / 100 ms targets.
+# The cost follows the number of columns: 400 gave a first page of ~80 ms, 640 over 100 ms;
+# the old limits (50 x 100 fields, 200 relationships) allowed a create of 11.8 s.
+MAX_ENTITIES = 20
+MAX_FIELDS = 50  # per entity
+MAX_RELATIONSHIPS = 40
+MAX_COLUMNS = 300  # fields and OneToMany reference columns over all entities
 MAX_ENUM_VALUES = 100
 MAX_DEFINITION_BYTES = 256 * 1024
 SYSTEM_TABLE_PREFIX = "sync_"  # the change feed's tables in every app database
@@ -215,6 +221,18 @@ def problems(definition: Definition) -> list[dict]:
 def validate_definition(definition: Definition) -> Definition:
     """Raise Problems listing every problem, or return the definition."""
     found = problems(definition)
+    columns = sum(len(e.fields) for e in definition.entities) + sum(
+        r.type == "OneToMany" for r in definition.relationships
+    )
+    if columns > MAX_COLUMNS:
+        found.append(
+            _problem(
+                [],
+                f"the definition has {columns} columns (fields and OneToMany references over "
+                f"all entities); at most {MAX_COLUMNS}",
+                "too_many_columns",
+            )
+        )
     if len(definition.model_dump_json(by_alias=True)) > MAX_DEFINITION_BYTES:
         found.append(_problem([], f"the definition is larger than {MAX_DEFINITION_BYTES} bytes"))
     if found:

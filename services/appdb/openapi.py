@@ -122,11 +122,20 @@ def _entity_schemas(
     }
     if required:
         create["required"] = required
+    served = dict(fields)
+    if links:
+        # A served list holds at most APP_ROW_LINKS ids; the totals say when there are more.
+        served["_link_counts"] = {
+            "type": "object",
+            "properties": {j.relationship: {"type": "integer"} for j in links},
+            "required": [j.relationship for j in links],
+            "description": "each ManyToMany list's total; .../{id}/links/{name} pages them",
+        }
     public = {
         "type": "object",
         "title": f"{title} (as served)",
-        "properties": system | fields,
-        "required": [*system, *fields],
+        "properties": system | served,
+        "required": [*system, *served],
     }
     return {
         names["base"]: base,
@@ -147,8 +156,16 @@ def _entity_schemas(
                     "items": {"$ref": f"#/components/schemas/{names['public']}"},
                 },
                 "count": {"type": "integer"},
+                "truncated": {
+                    "type": "boolean",
+                    "description": "the byte budget ended the page before limit rows",
+                },
+                "next_offset": {
+                    "anyOf": [{"type": "integer"}, _NULL],
+                    "description": "where the next page starts; null after the last row",
+                },
             },
-            "required": ["data", "count"],
+            "required": ["data", "count", "truncated", "next_offset"],
         },
     }
 

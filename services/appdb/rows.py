@@ -10,6 +10,7 @@ is a conflict (409 over HTTP), every other bad value a 422 with the field's loca
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from services.appdb.values import (
     SYSTEM_COLUMNS,
     BadValue,
     EntityPlan,
+    attach_capped_links,
     attach_links,
     coerce_value,
     entity_plan,
@@ -39,6 +41,10 @@ from services.errors import NotFound, Problems, problem
 from services.timeutil import utcnow
 
 NOT_FOUND_ROW = "Row not found"
+# Defaults of Settings.app_page_bytes and Settings.app_row_links (services/config.py).
+PAGE_BYTES = 1_000_000
+ROW_LINKS = 100
+_CHUNK = 50  # rows read at once while a page fills: a page stops reading at its byte budget
 
 
 INVALID_ROW = "invalid row"
@@ -80,6 +86,87 @@ def list_rows(
     return rows, total
 
 
+def read_page(
+    *,
+    db: DAL,
+    definition: Definition,
+    entity: str,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+    sort: str | Sequence[str] | None = None,
+    filters: Mapping[str, str] | None = None,
+    max_bytes: int = PAGE_BYTES,
+    max_links: int = ROW_LINKS,
+) -> dict[str, Any]:
+    """A page bounded in rows and in bytes: ``data``, ``count`` (all rows matching), and
+    ``truncated`` (the byte budget ended it before ``limit`` rows) with ``next_offset`` (where
+    the next page starts; null after the last row). Each ManyToMany list holds at most
+    ``max_links`` ids, with its total under ``_link_counts`` (list_links pages the rest).
+    A page holds at least one row, whatever its size."""
+    plan = entity_plan(definition, entity)
+    limit, offset = page_bounds(limit, offset)
+    table = table_of(db, entity)
+    query = filter_query(table, plan, filters)
+    orderby = parse_sort(table, plan, sort, family_of(db))
+    total = db(query).count()
+    fields = row_fields(table, plan)
+    data: list[dict[str, Any]] = []
+    size = 0
+    truncated = False
+    start = offset
+    while len(data) < limit and not truncated:
+        wanted = min(_CHUNK, limit - len(data))
+        chunk = [
+            row_out(r, plan)
+            for r in db(query).select(*fields, orderby=orderby, limitby=(start, start + wanted))
+        ]
+        attach_capped_links(db, plan, chunk, max_links)
+        for row in chunk:
+            row_bytes = len(json.dumps(row, separators=(",", ":"))) + 1
+            if data and size + row_bytes > max_bytes:
+                truncated = True
+                break
+            data.append(row)
+            size += row_bytes
+        if len(chunk) < wanted:
+            break
+        start += wanted
+    end = offset + len(data)
+    return {
+        "data": data,
+        "count": total,
+        "truncated": truncated,
+        "next_offset": end if end < total else None,
+    }
+
+
+def list_links(
+    *,
+    db: DAL,
+    definition: Definition,
+    entity: str,
+    row_id: str | uuid.UUID,
+    relationship: str,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> tuple[list[str], int]:
+    """A page of one row's ManyToMany ids (in the order rows' capped lists take them) and the
+    total; NotFound for an unknown row or a relationship that is not a list of this entity."""
+    plan = entity_plan(definition, entity)
+    limit, offset = page_bounds(limit, offset)
+    join = plan.links.get(relationship)
+    if join is None:
+        raise NotFound(f"{entity} has no ManyToMany relationship {relationship!r}")
+    rid = _row_id(row_id)
+    table = table_of(db, entity)
+    if db(table.id == rid).isempty():
+        raise NotFound(NOT_FOUND_ROW)
+    jt = table_of(db, join.name)
+    mine = jt.source_id == rid
+    found = db(mine).select(jt.target_id, orderby=jt.target_id, limitby=(offset, offset + limit))
+    return [str(r.target_id) for r in found], db(mine).count()
+
+
 def _row_id(row_id: Any) -> uuid.UUID:
     try:
         return parse_uuid(row_id)
@@ -87,19 +174,27 @@ def _row_id(row_id: Any) -> uuid.UUID:
         raise NotFound(NOT_FOUND_ROW) from None
 
 
-def get_row(*, db: DAL, definition: Definition, entity: str, row_id: str | uuid.UUID) -> dict:
-    """One row with its ManyToMany lists; NotFound for an unknown entity or id."""
+def get_row(
+    *,
+    db: DAL,
+    definition: Definition,
+    entity: str,
+    row_id: str | uuid.UUID,
+    max_links: int = ROW_LINKS,
+) -> dict:
+    """One row with its ManyToMany lists (at most ``max_links`` ids each, totals under
+    ``_link_counts``); NotFound for an unknown entity or id."""
     plan = entity_plan(definition, entity)
-    return _read(db, plan, _row_id(row_id))
+    return _read(db, plan, _row_id(row_id), max_links)
 
 
-def _read(db: DAL, plan: EntityPlan, row_id: uuid.UUID) -> dict:
+def _read(db: DAL, plan: EntityPlan, row_id: uuid.UUID, max_links: int) -> dict:
     table = table_of(db, plan.name)
     row = db(table.id == row_id).select(*row_fields(table, plan)).first()
     if row is None:
         raise NotFound(NOT_FOUND_ROW)
     out = row_out(row, plan)
-    attach_links(db, plan, [out])
+    attach_capped_links(db, plan, [out], max_links)
     return out
 
 
@@ -259,8 +354,16 @@ def _integrity(exc: Exception) -> Problems:
     )
 
 
-def create_row(*, db: DAL, definition: Definition, entity: str, data: Mapping[str, Any]) -> dict:
-    """Insert a row (and its ManyToMany links) validated against the definition; returns it."""
+def create_row(
+    *,
+    db: DAL,
+    definition: Definition,
+    entity: str,
+    data: Mapping[str, Any],
+    max_links: int = ROW_LINKS,
+) -> dict:
+    """Insert a row (and its ManyToMany links) validated against the definition; returns it
+    as get_row does."""
     plan = entity_plan(definition, entity)
     values, links = _validate_body(db, plan, data, row_id=None)
     _check_unique(db, plan, values, None)
@@ -273,7 +376,7 @@ def create_row(*, db: DAL, definition: Definition, entity: str, data: Mapping[st
             raise _integrity(exc) from None
         raise
     feed.touch(db, entity, values["id"])
-    return _read(db, plan, values["id"])
+    return _read(db, plan, values["id"], max_links)
 
 
 def update_row(
@@ -283,8 +386,10 @@ def update_row(
     entity: str,
     row_id: str | uuid.UUID,
     data: Mapping[str, Any],
+    max_links: int = ROW_LINKS,
 ) -> dict:
-    """Change the given fields (PATCH); a ManyToMany list given replaces the row's links."""
+    """Change the given fields (PATCH); a ManyToMany list given replaces the row's links.
+    Returns the row as get_row does."""
     plan = entity_plan(definition, entity)
     rid = _row_id(row_id)
     table = table_of(db, entity)
@@ -303,7 +408,7 @@ def update_row(
                 raise _integrity(exc) from None
             raise
         feed.touch(db, entity, rid)
-    return _read(db, plan, rid)
+    return _read(db, plan, rid, max_links)
 
 
 def delete_row(*, db: DAL, definition: Definition, entity: str, row_id: str | uuid.UUID) -> None:

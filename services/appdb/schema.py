@@ -175,7 +175,9 @@ def build_metadata(definition: Definition, schema: str | None = None) -> sa.Meta
 
 def _pydal_field(column: Column, family: str) -> Field:
     kind = column.type
-    options = {"notnull": column.required, "unique": column.unique}
+    # No validators: rows are checked by services/appdb/values.py, and PyDAL's default ones
+    # cost a quarter of defining a large model's tables (one IS_IN_DB per reference).
+    options = {"notnull": column.required, "unique": column.unique, "requires": None}
     if kind == "String":
         return Field(column.name, "string", length=STRING_LENGTH, **options)
     if kind == "Text":

@@ -56,6 +56,20 @@ class RowsQuery(Query):
     sort: str | None = Field(default=None, max_length=1000)
 
 
+class LinksPath(RowPath):
+    """One ManyToMany relationship of a row."""
+
+    relationship: Name
+
+
+class LinksQuery(Query):
+    """A page of a row's linked ids."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    offset: int = Field(default=0, ge=0, le=MAX_SKIP)
+
+
 class RowBody(BaseModel):
     """A row: field names to values, checked against the definition by the service."""
 

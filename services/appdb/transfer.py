@@ -29,7 +29,7 @@ from typing import Any
 from pydal import DAL
 from pydantic import ValidationError
 
-from services.appdb import rows, store
+from services.appdb import catalog, rows, store
 from services.appdb import values as vals
 from services.appdb.definition import Definition, ModelIn, validate_definition
 from services.appdb.schema import SCHEMA_RECORD
@@ -631,6 +631,7 @@ def import_bundle(*, db: DAL, settings: Settings, owner_id: uuid.UUID, bundle: B
     model = bundle.model
     if not db(db.app_model.id.lower() == model.id.lower()).isempty():
         raise Conflict("A model with this id already exists")
+    catalog.check_model_quota(db=db, settings=settings, owner_id=owner_id)
     sweep(settings)
     final = store.locate(
         main=settings.database,

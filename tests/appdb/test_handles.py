@@ -18,6 +18,9 @@ from pydal import DAL
 from tests.api.conftest import API
 from tests.appdb.conftest import CAPACITY
 
+# An empty page of rows, as served.
+EMPTY_PAGE = {"data": [], "count": 0, "truncated": False, "next_offset": None}
+
 M = f"{API}/models"
 
 MODEL = {
@@ -157,7 +160,7 @@ def test_a_model_deleted_and_created_again_never_serves_the_old_rows(make_app):
     assert ok(client.get(rows))["count"] == 1
     ok(client.delete(f"{M}/again"))
     ok(client.post(f"{M}/", json=model("again")))
-    assert ok(client.get(rows)) == {"data": [], "count": 0}
+    assert ok(client.get(rows)) == EMPTY_PAGE
 
 
 def test_threads_share_one_handle_and_leave_nothing_in_their_locals(make_app):

@@ -10,7 +10,7 @@ from app.cli import main as cli_main
 from services.appdb import quarantine, store
 from services.appdb.catalog import app_database, get_model
 from tests.api.conftest import API, new_user, superuser_headers
-from tests.appdb.test_handles import model, ok
+from tests.appdb.test_handles import EMPTY_PAGE, model, ok
 
 M = f"{API}/models"
 VARIANTS = ["CSDADD69", "csdadd69", "CsDaDd69", "cSdAdD69", "csdADD69", "CSDadd69"]
@@ -45,7 +45,7 @@ def test_a_deleted_users_rows_never_reach_the_next_owner_of_the_model_id(make_cl
     assert not backups.exists()
     assert client.post(f"{M}/", headers=bob_headers, json=model("reused")).status_code == 200
     page = client.get(_rows("reused"), headers=bob_headers).get_json()
-    assert page == {"data": [], "count": 0}
+    assert page == EMPTY_PAGE
     assert quarantine.list_quarantined(settings=settings) == []
 
 
@@ -66,7 +66,7 @@ def test_a_leftover_database_is_quarantined_not_adopted_and_can_be_purged(
     app.extensions["app_handles"].invalidate("lost")
 
     ok(client.post(f"{M}/", json=model("lost")))
-    assert ok(client.get(_rows("lost"))) == {"data": [], "count": 0}
+    assert ok(client.get(_rows("lost"))) == EMPTY_PAGE
     settings = app.config["SETTINGS"]
     found = quarantine.list_quarantined(settings=settings)
     assert len(found) == 1 and "lost" in found[0].name
@@ -77,7 +77,7 @@ def test_a_leftover_database_is_quarantined_not_adopted_and_can_be_purged(
     assert found[0].name in capsys.readouterr().out
     assert cli_main(["quarantine", "purge", found[0].name]) == 0
     assert quarantine.list_quarantined(settings=settings) == []
-    assert ok(client.get(_rows("lost"))) == {"data": [], "count": 0}  # the live one untouched
+    assert ok(client.get(_rows("lost"))) == EMPTY_PAGE  # the live one untouched
 
 
 def test_concurrent_creates_of_case_variants_make_exactly_one_model(make_app):
