@@ -3,6 +3,7 @@ startup benchmark and the executable's tests, so all three agree on the name and
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import sys
@@ -50,9 +51,7 @@ def exe_path(dist: Path) -> Path:
     return dist / f"{APP_NAME}-{target_triple()}" / exe_name()
 
 
-def newest_source() -> tuple[float, Path]:
-    """The newest modification time (and file) among what the executable is built from."""
-    newest = (0.0, SPEC)
+def _source_paths() -> list[Path]:
     paths = [REPO / name for name in SOURCE_FILES]
     for folder in SOURCE_DIRS:
         paths += [
@@ -60,9 +59,32 @@ def newest_source() -> tuple[float, Path]:
             for p in (REPO / folder).rglob("*")
             if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
         ]
-    for path in paths:
-        if path.exists():
-            newest = max(newest, (path.stat().st_mtime, path))
+    return sorted(p for p in paths if p.exists())
+
+
+def source_digest() -> str:
+    """A digest of everything the executable is built from (names and contents of the sources,
+    the pinned requirements, the interpreter and PyInstaller): equal digests, equal builds."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(f"{sys.version}\0{version('pyinstaller')}\0".encode())
+    for path in [*_source_paths(), REPO / "requirements-dev.txt"]:
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def build_cache() -> Path:
+    """Where finished builds are kept between test sessions and clones (outside the checkout)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / APP_NAME / "sidecar"
+
+
+def newest_source() -> tuple[float, Path]:
+    """The newest modification time (and file) among what the executable is built from."""
+    newest = (0.0, SPEC)
+    for path in _source_paths():
+        newest = max(newest, (path.stat().st_mtime, path))
     return newest
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-READY_TIMEOUT = 30.0
+READY_TIMEOUT = 90.0  # a loaded 2-core CI machine migrating MariaDB from empty took over 30 s
 
 
 class Service:

@@ -1,7 +1,8 @@
 """The desktop shell's view of the BUILT sidecar: the executable of the PyInstaller one-dir bundle.
 
-The executable is built once per test session from sidecar.spec (``dist/`` is reused when it is
-newer than every source file that goes into it), then driven the way Tauri drives it: spawn with
+The executable is built from sidecar.spec once per set of sources (``dist/`` is reused when it is
+newer than every source file that goes into it; otherwise a build kept in the user's cache folder
+under a digest of the sources, see bench/sidecar_build.py), then driven the way Tauri drives it: spawn with
 ``--port 0 --parent-pid``, read the ready line, poll health, write, SIGTERM, restart, a second
 instance, the parent's death, and the loopback guards. A missing PyInstaller fails these tests
 (requirements-dev.txt installs it); nothing here is skipped on Linux or macOS.
@@ -16,6 +17,7 @@ import http.client
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +30,13 @@ import pytest
 from filelock import FileLock
 
 from bench.sidecar_build import REPO as ROOT
-from bench.sidecar_build import exe_path, newest_source, pyinstaller_command
+from bench.sidecar_build import (
+    build_cache,
+    exe_path,
+    newest_source,
+    pyinstaller_command,
+    source_digest,
+)
 
 BUILD_TIMEOUT_S = 900
 READY_TIMEOUT_S = 60
@@ -80,29 +88,38 @@ def build(dist: Path, work: Path, log: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sidecar_exe(tmp_path_factory) -> Path:
+def sidecar_exe() -> Path:
     """The executable: dist/'s when up to date, else one built once for the whole session."""
     prebuilt = exe_path(ROOT / "dist")
     newest, _ = newest_source()
     if prebuilt.is_file() and prebuilt.stat().st_mtime > newest:
         return prebuilt
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # the folder every worker of this session shares
-    folder = base / "sidecar-build"
+    # Builds are kept by a digest of their sources outside the checkout: a session (or a fresh
+    # clone) whose sources equal an earlier build's reuses it; any change builds anew.
+    cache = build_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    folder = cache / source_digest()
     exe = exe_path(folder / "dist")
-    failed = folder / "FAILED"
-    with FileLock(str(base / "sidecar-build.lock")):
-        if exe.is_file():
+    # Another worker of this session failed to build it: fail alike rather than build again.
+    failed = folder / f"FAILED-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}"
+    with FileLock(str(cache / "build.lock")):
+        if exe.is_file() and (folder / "COMPLETE").exists():
             return exe
         if failed.exists():
-            pytest.fail(f"the session's sidecar build failed:\n{failed.read_text()}", pytrace=False)
-        folder.mkdir(exist_ok=True)
+            pytest.fail(f"the sidecar build failed:\n{failed.read_text()}", pytrace=False)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
         try:
-            return build(folder / "dist", folder / "build", folder / "pyinstaller.log")
+            exe = build(folder / "dist", folder / "build", folder / "pyinstaller.log")
         except BaseException as exc:
             failed.write_text(str(exc)[-4000:] or type(exc).__name__)
             raise
+        shutil.rmtree(folder / "build", ignore_errors=True)
+        (folder / "COMPLETE").touch()
+        for other in cache.iterdir():  # one build kept: the current one
+            if other.is_dir() and other != folder:
+                shutil.rmtree(other, ignore_errors=True)
+        return exe
 
 
 # --------------------------------------------------------------------------- one running sidecar
