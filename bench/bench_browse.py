@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -40,7 +41,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from shutil import which
 
 import psutil
 
@@ -174,6 +174,30 @@ def prepare(work: Path, rows: int) -> tuple[Path, Path, float]:
     finally:
         target.close()
         source.close()
+    return data_dir, copy, seed_s
+
+
+def prepared(args, work: Path) -> tuple[Path, Path, float]:
+    """The seeded data in ``work``: made there, or copied from ``--prepared`` (made there once).
+
+    The soak writes rows, so a kept data set is never served itself: each run gets a copy.
+    """
+    keep = args.prepared
+    if keep is not None and (keep / "rows").is_file():
+        if int((keep / "rows").read_text()) != args.rows:
+            raise SystemExit(f"bench-browse: {keep} holds another --rows; remove it first")
+        print(f"bench-browse: reusing the data seeded in {keep}", flush=True)
+        for name in ("data", "datasette"):
+            shutil.copytree(keep / name, work / name)
+        return work / "data", work / "datasette" / "shop.db", float((keep / "seed_s").read_text())
+    print(f"bench-browse: seeding {args.rows:,} rows per entity", flush=True)
+    data_dir, copy, seed_s = prepare(work, args.rows)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        for name in ("data", "datasette"):
+            shutil.copytree(work / name, keep / name, dirs_exist_ok=True)
+        (keep / "seed_s").write_text(f"{seed_s}\n")
+        (keep / "rows").write_text(f"{args.rows}\n")
     return data_dir, copy, seed_s
 
 
@@ -345,7 +369,7 @@ def load(args, work: Path, ep: Endpoint, url: str, host_port, conns: int) -> Run
 def measure(args, work: Path, servers: dict, paths: dict) -> dict:
     cells: dict[tuple[str, str, int], Cell] = {}
     for rep in range(args.repeat):
-        for query in ("page", "row"):
+        for query in args.queries:
             for conns in args.connections:
                 for name, server in servers.items():
                     ep = Endpoint(f"{name}_{query}", query, query, name, "GET", paths[name][query])
@@ -474,7 +498,7 @@ def render(args, cells: dict, info: dict) -> str:
         f"  {'query':<6} {'conns':>5} {'service req/s':>14} {'Datasette req/s':>16} "
         f"{'ratio':>6} {'service p99':>12} {'Datasette p99':>14} {'errors':>7}",
     ]
-    for query in ("page", "row"):
+    for query in args.queries:
         for conns in args.connections:
             ours = cells[("service", query, conns)]
             theirs = cells[("datasette", query, conns)]
@@ -540,24 +564,36 @@ def main(argv: list[str] | None = None) -> int:
         default=[1, 16, 64],
         help="concurrent connections, comma-separated (1,16,64)",
     )
+    parser.add_argument(
+        "--queries",
+        type=lambda text: text.split(","),
+        default=["page", "row"],
+        help="which queries to load, comma-separated (page,row)",
+    )
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--wrk", default=which("wrk") or "wrk")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--soak-seconds", type=int, default=30, help="0: no soak (30)")
     parser.add_argument("--soak-connections", type=int, default=100)
+    parser.add_argument(
+        "--prepared",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the seeded data in DIR and reuse it on the next run (a copy is served)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results/")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH")
     args = parser.parse_args(argv)
     if args.generator == "auto":
-        args.generator = "wrk" if which(args.wrk) else "python"
+        args.generator = "wrk" if shutil.which(args.wrk) else "python"
 
     from datasette.version import __version__ as datasette_version
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-browse-") as tmp:
         work = Path(tmp)
-        print(f"bench-browse: seeding {args.rows:,} rows per entity", flush=True)
-        data_dir, copy, seed_s = prepare(work, args.rows)
+        data_dir, copy, seed_s = prepared(args, work)
         ids = stored_ids(copy, ROW_IDS)
         service = Server("service", service_cmd(data_dir), work)
         datasette = Datasette(copy, work)
