@@ -183,14 +183,22 @@ class Handles:
     def __len__(self) -> int:
         return len(self._handles)
 
-    def handle_for(self, row: Row, definition: Definition | None = None) -> AppHandle:
-        """The handle of the model ``row`` (as read with its ownership check), built if needed."""
+    def cached(self, row: Row) -> AppHandle | None:
+        """The handle of the model version ``row`` names (STAMP_FIELDS), if one is open."""
         key = _key(row)
         with self._lock:
             handle = self._handles.get(row.id)
             if handle is not None and handle.key == key:
                 self._handles.move_to_end(row.id)
                 return handle
+        return None
+
+    def handle_for(self, row: Row, definition: Definition | None = None) -> AppHandle:
+        """The handle of the model ``row`` (as read with its ownership check), built if needed."""
+        handle = self.cached(row)
+        if handle is not None:
+            return handle
+        key = _key(row)
         app_db = catalog.app_database(settings=self.settings, row=row, definition=definition)
         if app_db.family == "sqlite" and not store.exists(app_db):
             # Opening a missing SQLite file would create an empty one.
@@ -248,8 +256,13 @@ def open_app_database(
     *, handles: Handles, db: DAL, model_id: str, owner_id: uuid.UUID | None
 ) -> Iterator[tuple[Definition, DAL]]:
     """The model's definition and a session on its database, after the ownership check."""
-    row = catalog.get_model(db=db, model_id=model_id, owner_id=owner_id)
-    handle = handles.handle_for(row)
+    row = catalog.get_model(
+        db=db, model_id=model_id, owner_id=owner_id, fields=catalog.STAMP_FIELDS
+    )
+    handle = handles.cached(row)
+    if handle is None:  # the whole row (the definition) only to build the handle
+        row = catalog.get_model(db=db, model_id=model_id, owner_id=owner_id)
+        handle = handles.handle_for(row)
     try:
         with handle.session() as rows_db:
             yield handle.definition, rows_db

@@ -175,3 +175,19 @@ def test_threads_share_one_handle_and_leave_nothing_in_their_locals(make_app):
     assert len(handles) == 1
     handle = handles._handles["busy"]
     assert handle.idle <= 4
+
+
+def test_a_row_request_on_an_open_handle_reads_one_model_stamp_and_no_definition(make_app):
+    # The ownership and version check of every row request: the definition (JSON, parsed) is
+    # read only to build a handle, not by the requests the handle then serves.
+    app = make_app()
+    client = app.test_client()
+    ok(client.post(f"{M}/", json=model("light")))
+    rows = f"{M}/light/app-database/entities/note"
+    made = ok(client.post(rows, json={"title": "t"}))
+    main = app.extensions["dal"]
+    del main._timings[:]
+    assert ok(client.get(f"{rows}/{made['id']}"))["title"] == "t"
+    statements = [sql for sql, _ in main._timings if "app_model" in sql]
+    assert len(statements) == 1, statements
+    assert "definition" not in statements[0] and "version" in statements[0], statements
