@@ -27,6 +27,7 @@ from pydal._globals import THREAD_LOCAL
 from pydal.objects import Row
 
 from services.appdb import catalog, locks, store
+from services.appdb.counts import RowCounts
 from services.appdb.definition import Definition
 from services.appdb.schema import define_pydal
 from services.config import Settings
@@ -59,6 +60,9 @@ class AppHandle:
             define_pydal(db, app_db.definition, app_db.family, schema=app_db.schema)
         # SQLite cannot lose a connection under us; servers can (restart, idle timeout).
         db._adapter.check_active_connection = app_db.family != "sqlite"
+        # Counts of row lists, kept until a write (counts.py); read by rows.list_rows via the DAL.
+        self.counts = RowCounts() if app_db.family == "sqlite" else None
+        db._row_counts = self.counts
         self.db = db
         self.damage: str | None = None  # why the database cannot be trusted, once checked
 
@@ -129,8 +133,9 @@ class AppHandle:
         if not keep:
             self._discard(connection)
 
-    @staticmethod
-    def _discard(connection: Any) -> None:
+    def _discard(self, connection: Any) -> None:
+        if self.counts is not None:
+            self.counts.forget(connection)
         with suppress(Exception):
             connection.close()
 
@@ -149,7 +154,10 @@ class AppHandle:
         connection = self._checkout()
         self._local.depth = 1
         healthy = True
+        changes = None
         try:
+            if self.counts is not None:
+                changes = self.counts.begin(connection)
             yield self.db
             self.db.commit()
         except BaseException:
@@ -160,6 +168,8 @@ class AppHandle:
             raise
         finally:
             self._local.depth = 0
+            if changes is not None:
+                self.counts.end(connection, changes)
             self._checkin(connection, healthy)
 
     def close(self) -> None:
