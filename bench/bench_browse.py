@@ -13,7 +13,9 @@ query and concurrency, wrk (or the Python client of bench_api) loads one server,
 
 Before loading, both answers are compared: the same ids in the same order and the same count
 for the page, the same field values for a sample of rows. Figures: requests/s, p50/p99,
-errors, and each server's RSS after the run. ``--json PATH`` writes them for bench_all.
+errors, each server's CPU time per request (what a loaded machine skews least: both servers
+are single processes) and each server's RSS after the run. ``--json PATH`` writes them for
+bench_all.
 
 Then the soak (with wrk; ``--soak-seconds``, 30 by default): 100 keep-alive connections
 (``--soak-connections``) mixing, in turn, GET /items/{id}, POST /items/, GET of an app row by
@@ -295,6 +297,13 @@ class Datasette:
                 self.proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time the server has used (user + system): per request, a figure that a loaded
+    machine skews far less than requests/s."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 1e6
 
@@ -354,6 +363,7 @@ def check_answers(service_url: str, datasette_url: str, ids: list[str]) -> list[
 @dataclass
 class Cell:
     runs: list[Run] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # server CPU per request, each run
 
     def median(self, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in self.runs)
@@ -378,12 +388,16 @@ def measure(args, work: Path, servers: dict, paths: dict) -> dict:
             for conns in args.connections:
                 for name, server in servers.items():
                     ep = Endpoint(f"{name}_{query}", query, query, name, "GET", paths[name][query])
+                    cpu_before = cpu_seconds(server.proc.pid)
                     run = load(args, work, ep, server.url, server.host_port, conns)
-                    cells.setdefault((name, query, conns), Cell()).runs.append(run)
+                    cpu = cpu_seconds(server.proc.pid) - cpu_before
+                    cell = cells.setdefault((name, query, conns), Cell())
+                    cell.runs.append(run)
+                    cell.cpu_ms.append(1000 * cpu / max(run.requests, 1))
                     print(
                         f"bench-browse: rep {rep + 1} {query:<4} c={conns:<3} {name:<9} "
                         f"{run.rps:8.1f} req/s p99 {run.p99_ms:7.1f} ms "
-                        f"errors {run.non2xx + run.sock_errors}",
+                        f"CPU {cell.cpu_ms[-1]:.2f} ms/req errors {run.non2xx + run.sock_errors}",
                         flush=True,
                     )
     return cells
@@ -501,7 +515,8 @@ def render(args, cells: dict, info: dict) -> str:
         ),
         "",
         f"  {'query':<6} {'conns':>5} {'service req/s':>14} {'Datasette req/s':>16} "
-        f"{'ratio':>6} {'service p99':>12} {'Datasette p99':>14} {'errors':>7}",
+        f"{'ratio':>6} {'service p99':>12} {'Datasette p99':>14} {'errors':>7} "
+        f"{'CPU ms/req (service/Datasette)':>31}",
     ]
     for query in args.queries:
         for conns in args.connections:
@@ -511,7 +526,9 @@ def render(args, cells: dict, info: dict) -> str:
             lines.append(
                 f"  {query:<6} {conns:>5} {ours.median('rps'):>14.1f} "
                 f"{theirs.median('rps'):>16.1f} {ratio:>5.2f}x {ours.median('p99_ms'):>10.1f}ms "
-                f"{theirs.median('p99_ms'):>12.1f}ms {ours.errors:>3}/{theirs.errors:<3}"
+                f"{theirs.median('p99_ms'):>12.1f}ms {ours.errors:>3}/{theirs.errors:<3} "
+                f"{statistics.median(ours.cpu_ms):>12.2f} / {statistics.median(theirs.cpu_ms):.2f}"
+                f" ({statistics.median(theirs.cpu_ms) / statistics.median(ours.cpu_ms):.2f}x)"
             )
     lines.append("")
     lines.append(
@@ -547,6 +564,7 @@ def figures(args, cells: dict, info: dict) -> dict:
                 "rps": cell.median("rps"),
                 "p50_ms": cell.median("p50_ms"),
                 "p99_ms": cell.median("p99_ms"),
+                "cpu_ms_per_request": statistics.median(cell.cpu_ms),
                 "errors": cell.errors,
             }
             for (name, query, conns), cell in cells.items()
