@@ -32,6 +32,7 @@ from services.appdb.definition import Definition
 from services.appdb.schema import define_pydal
 from services.config import Settings
 from services.db.dal import forget_dal, open_dal
+from services.db.unchanged import UntilChanged
 from services.errors import Conflict, NotFound, ServiceError, Unavailable
 
 # Idle connections a handle keeps for reuse (more are closed when given back): enough for the
@@ -187,6 +188,9 @@ class Handles:
     def __init__(self, settings: Settings, *, capacity: int | None = None) -> None:
         self.settings = settings
         self.capacity = capacity or settings.app_db_handles
+        # The ownership check of every row request, kept while the main database is unchanged
+        # (SQLite: its connections are this process's own, kept for its life; app/db.py).
+        self.stamps = UntilChanged() if settings.database.family == "sqlite" else None
         self._lock = threading.Lock()
         self._handles: OrderedDict[str, AppHandle] = OrderedDict()
 
@@ -266,9 +270,7 @@ def open_app_database(
     *, handles: Handles, db: DAL, model_id: str, owner_id: uuid.UUID | None
 ) -> Iterator[tuple[Definition, DAL]]:
     """The model's definition and a session on its database, after the ownership check."""
-    row = catalog.get_model(
-        db=db, model_id=model_id, owner_id=owner_id, fields=catalog.STAMP_FIELDS
-    )
+    row = _stamp(handles, db, model_id, owner_id)
     handle = handles.cached(row)
     if handle is None:  # the whole row (the definition) only to build the handle
         row = catalog.get_model(db=db, model_id=model_id, owner_id=owner_id)
@@ -284,6 +286,19 @@ def open_app_database(
             handles.invalidate(row.id)
             handle.refuse_if_damaged()
         raise
+
+
+def _stamp(handles: Handles, db: DAL, model_id: str, owner_id: uuid.UUID | None) -> Row:
+    """The model's STAMP_FIELDS if ``owner_id`` may see it (NotFound otherwise)."""
+
+    def read() -> Row:
+        return catalog.get_model(
+            db=db, model_id=model_id, owner_id=owner_id, fields=catalog.STAMP_FIELDS
+        )
+
+    if handles.stamps is None:
+        return read()
+    return handles.stamps.get(db._adapter.connection, (model_id, owner_id), read)
 
 
 def _explain_race(db: DAL, row: Row, handle: AppHandle) -> None:
