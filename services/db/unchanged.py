@@ -5,8 +5,8 @@ any other connection (this process's or another's) committed, and ``total_change
 connection wrote. Either one differing from what that connection showed last time ends the
 generation and every answer kept in it. An answer read during a generation is kept under the
 generation it was read in, so one read while a write commits is never served afterwards.
-Meant for connections that live as long as the cache (the main database's kept connections):
-a closed connection's id must be forgotten, as it may name a new one.
+Each connection looked at is held (a closed one's id could otherwise name a new connection
+that would pass for it); the main database's kept connections are few and live as long.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ class UntilChanged:
         self.generation = 0
         self._lock = threading.Lock()
         self._answers: OrderedDict[Hashable, Any] = OrderedDict()
-        self._seen: dict[int, tuple[int, int]] = {}
+        self._seen: dict[int, tuple[Any, tuple[int, int]]] = {}
 
     def look(self, connection: Any) -> int:
         """The current generation, after ending it if ``connection`` shows a change."""
         token = (connection.execute("PRAGMA data_version").fetchone()[0], connection.total_changes)
         with self._lock:
-            if self._seen.get(id(connection)) != token:
-                self._seen[id(connection)] = token
+            seen = self._seen.get(id(connection))
+            if seen is None or seen[0] is not connection or seen[1] != token:
+                self._seen[id(connection)] = (connection, token)
                 self.generation += 1
                 self._answers.clear()
             return self.generation

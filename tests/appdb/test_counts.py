@@ -71,11 +71,11 @@ def test_a_kept_count_follows_every_write(make_app):
 def test_a_kept_count_follows_a_write_by_another_process(make_app, backend, tmp_path):
     app = make_app()
     client = app.test_client()
-    ok(client.post(f"{M}/", json=model("shared")))
-    rows = f"{M}/shared/app-database/entities/note"
+    ok(client.post(f"{M}/", json=model("common")))
+    rows = f"{M}/common/app-database/entities/note"
     ok(client.post(rows, json={"title": "a", "stars": 3}))
     assert ok(client.get(rows + PAGE))["count"] == 1
-    handle = app.extensions["app_handles"]._handles["shared"]
+    handle = app.extensions["app_handles"]._handles["common"]
     if backend == "sqlite":
         # Another process's connection: nothing of this handle sees the write but the file.
         other = sqlite3.connect(handle.app_db.target.sqlite_path)
