@@ -274,6 +274,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a failure exits non-zero with a one-line reason on stderr."""
+    # Before anything imports PyDAL: a SQLite process never loads the server drivers.
+    from services.db.drivers import import_pydal_without_server_drivers
+
+    import_pydal_without_server_drivers()
     args = build_parser().parse_args(argv)
     try:
         if args.command == "openapi" and not args.model:

@@ -13,7 +13,9 @@ query and concurrency, wrk (or the Python client of bench_api) loads one server,
 
 Before loading, both answers are compared: the same ids in the same order and the same count
 for the page, the same field values for a sample of rows. Figures: requests/s, p50/p99,
-errors, and each server's RSS after the run. ``--json PATH`` writes them for bench_all.
+errors, each server's CPU time per request (what a loaded machine skews least: both servers
+are single processes) and each server's RSS after the run. ``--json PATH`` writes them for
+bench_all.
 
 Then the soak (with wrk; ``--soak-seconds``, 30 by default): 100 keep-alive connections
 (``--soak-connections``) mixing, in turn, GET /items/{id}, POST /items/, GET of an app row by
@@ -27,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -40,7 +43,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from shutil import which
 
 import psutil
 
@@ -177,6 +179,35 @@ def prepare(work: Path, rows: int) -> tuple[Path, Path, float]:
     return data_dir, copy, seed_s
 
 
+def prepared(args, work: Path) -> tuple[Path, Path, float]:
+    """The seeded data in ``work``: made there, or copied from ``--prepared`` (made there once).
+
+    The soak writes rows, so a kept data set is never served itself: each run gets a copy.
+    """
+    keep = args.prepared
+    if keep is not None and (keep / "rows").is_file():
+        if int((keep / "rows").read_text()) != args.rows:
+            raise SystemExit(f"bench-browse: {keep} holds another --rows; remove it first")
+        print(f"bench-browse: reusing the data seeded in {keep}", flush=True)
+        for name in ("data", "datasette"):
+            shutil.copytree(keep / name, work / name)
+        # The fast start is recorded per data-dir path: one start records it for the copy, so
+        # the measured service starts as it does on its own seeded folder (no SQLAlchemy).
+        recorder = Server("record", service_cmd(work / "data"), work)
+        recorder.start(child_env())
+        recorder.stop()
+        return work / "data", work / "datasette" / "shop.db", float((keep / "seed_s").read_text())
+    print(f"bench-browse: seeding {args.rows:,} rows per entity", flush=True)
+    data_dir, copy, seed_s = prepare(work, args.rows)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        for name in ("data", "datasette"):
+            shutil.copytree(work / name, keep / name, dirs_exist_ok=True)
+        (keep / "seed_s").write_text(f"{seed_s}\n")
+        (keep / "rows").write_text(f"{args.rows}\n")
+    return data_dir, copy, seed_s
+
+
 def stored_ids(path: Path, n: int) -> list[str]:
     """``n`` customer ids as stored in the file, picked at random with a fixed seed."""
     connection = sqlite3.connect(path)
@@ -266,6 +297,13 @@ class Datasette:
                 self.proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time the server has used (user + system): per request, a figure that a loaded
+    machine skews far less than requests/s."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 1e6
 
@@ -325,6 +363,7 @@ def check_answers(service_url: str, datasette_url: str, ids: list[str]) -> list[
 @dataclass
 class Cell:
     runs: list[Run] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # server CPU per request, each run
 
     def median(self, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in self.runs)
@@ -345,16 +384,20 @@ def load(args, work: Path, ep: Endpoint, url: str, host_port, conns: int) -> Run
 def measure(args, work: Path, servers: dict, paths: dict) -> dict:
     cells: dict[tuple[str, str, int], Cell] = {}
     for rep in range(args.repeat):
-        for query in ("page", "row"):
+        for query in args.queries:
             for conns in args.connections:
                 for name, server in servers.items():
                     ep = Endpoint(f"{name}_{query}", query, query, name, "GET", paths[name][query])
+                    cpu_before = cpu_seconds(server.proc.pid)
                     run = load(args, work, ep, server.url, server.host_port, conns)
-                    cells.setdefault((name, query, conns), Cell()).runs.append(run)
+                    cpu = cpu_seconds(server.proc.pid) - cpu_before
+                    cell = cells.setdefault((name, query, conns), Cell())
+                    cell.runs.append(run)
+                    cell.cpu_ms.append(1000 * cpu / max(run.requests, 1))
                     print(
                         f"bench-browse: rep {rep + 1} {query:<4} c={conns:<3} {name:<9} "
                         f"{run.rps:8.1f} req/s p99 {run.p99_ms:7.1f} ms "
-                        f"errors {run.non2xx + run.sock_errors}",
+                        f"CPU {cell.cpu_ms[-1]:.2f} ms/req errors {run.non2xx + run.sock_errors}",
                         flush=True,
                     )
     return cells
@@ -472,9 +515,10 @@ def render(args, cells: dict, info: dict) -> str:
         ),
         "",
         f"  {'query':<6} {'conns':>5} {'service req/s':>14} {'Datasette req/s':>16} "
-        f"{'ratio':>6} {'service p99':>12} {'Datasette p99':>14} {'errors':>7}",
+        f"{'ratio':>6} {'service p99':>12} {'Datasette p99':>14} {'errors':>7} "
+        f"{'CPU ms/req (service/Datasette)':>31}",
     ]
-    for query in ("page", "row"):
+    for query in args.queries:
         for conns in args.connections:
             ours = cells[("service", query, conns)]
             theirs = cells[("datasette", query, conns)]
@@ -482,7 +526,9 @@ def render(args, cells: dict, info: dict) -> str:
             lines.append(
                 f"  {query:<6} {conns:>5} {ours.median('rps'):>14.1f} "
                 f"{theirs.median('rps'):>16.1f} {ratio:>5.2f}x {ours.median('p99_ms'):>10.1f}ms "
-                f"{theirs.median('p99_ms'):>12.1f}ms {ours.errors:>3}/{theirs.errors:<3}"
+                f"{theirs.median('p99_ms'):>12.1f}ms {ours.errors:>3}/{theirs.errors:<3} "
+                f"{statistics.median(ours.cpu_ms):>12.2f} / {statistics.median(theirs.cpu_ms):.2f}"
+                f" ({statistics.median(theirs.cpu_ms) / statistics.median(ours.cpu_ms):.2f}x)"
             )
     lines.append("")
     lines.append(
@@ -518,6 +564,7 @@ def figures(args, cells: dict, info: dict) -> dict:
                 "rps": cell.median("rps"),
                 "p50_ms": cell.median("p50_ms"),
                 "p99_ms": cell.median("p99_ms"),
+                "cpu_ms_per_request": statistics.median(cell.cpu_ms),
                 "errors": cell.errors,
             }
             for (name, query, conns), cell in cells.items()
@@ -540,24 +587,36 @@ def main(argv: list[str] | None = None) -> int:
         default=[1, 16, 64],
         help="concurrent connections, comma-separated (1,16,64)",
     )
+    parser.add_argument(
+        "--queries",
+        type=lambda text: text.split(","),
+        default=["page", "row"],
+        help="which queries to load, comma-separated (page,row)",
+    )
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--wrk", default=which("wrk") or "wrk")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--soak-seconds", type=int, default=30, help="0: no soak (30)")
     parser.add_argument("--soak-connections", type=int, default=100)
+    parser.add_argument(
+        "--prepared",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the seeded data in DIR and reuse it on the next run (a copy is served)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results/")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH")
     args = parser.parse_args(argv)
     if args.generator == "auto":
-        args.generator = "wrk" if which(args.wrk) else "python"
+        args.generator = "wrk" if shutil.which(args.wrk) else "python"
 
     from datasette.version import __version__ as datasette_version
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-browse-") as tmp:
         work = Path(tmp)
-        print(f"bench-browse: seeding {args.rows:,} rows per entity", flush=True)
-        data_dir, copy, seed_s = prepare(work, args.rows)
+        data_dir, copy, seed_s = prepared(args, work)
         ids = stored_ids(copy, ROW_IDS)
         service = Server("service", service_cmd(data_dir), work)
         datasette = Datasette(copy, work)

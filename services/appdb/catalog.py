@@ -38,6 +38,9 @@ PUBLIC_FIELDS = (
     "updated_at",
     "last_seeded_at",
 )
+# What names one version of one model: the ownership check of every row request reads only
+# these (the definition, parsed from JSON, only when a handle must be built).
+STAMP_FIELDS = ("id", "created_at", "version")
 NOT_FOUND = "Model not found"
 
 
@@ -71,11 +74,11 @@ def list_models(
     return list(rows), count
 
 
-def get_model(*, db: DAL, model_id: str, owner_id: uuid.UUID | None) -> Row:
-    """One model; another owner's model is reported as missing."""
-    row = (
-        db(_scope(db, model_id, owner_id)).select(*[db.app_model[f] for f in PUBLIC_FIELDS]).first()
-    )
+def get_model(
+    *, db: DAL, model_id: str, owner_id: uuid.UUID | None, fields: tuple[str, ...] = PUBLIC_FIELDS
+) -> Row:
+    """One model (``fields`` of it); another owner's model is reported as missing."""
+    row = db(_scope(db, model_id, owner_id)).select(*[db.app_model[f] for f in fields]).first()
     if row is None:
         raise NotFound(NOT_FOUND)
     return row

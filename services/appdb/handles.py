@@ -28,10 +28,12 @@ from pydal._globals import THREAD_LOCAL
 from pydal.objects import Row
 
 from services.appdb import catalog, locks, store
+from services.appdb.counts import RowCounts
 from services.appdb.definition import Definition
 from services.appdb.schema import define_pydal
 from services.config import Settings
 from services.db.dal import forget_dal, open_dal
+from services.db.unchanged import UntilChanged
 from services.errors import Conflict, NotFound, ServiceError, Unavailable
 
 # Idle connections a handle keeps for reuse (more are closed when given back): enough for the
@@ -66,6 +68,9 @@ class AppHandle:
             adapter.driver_args["uri"] = True
         # SQLite cannot lose a connection under us; servers can (restart, idle timeout).
         db._adapter.check_active_connection = app_db.family != "sqlite"
+        # Counts of row lists, kept until a write (counts.py); read by rows.list_rows via the DAL.
+        self.counts = RowCounts() if app_db.family == "sqlite" else None
+        db._row_counts = self.counts
         self.db = db
         self.damage: str | None = None  # why the database cannot be trusted, once checked
 
@@ -164,8 +169,9 @@ class AppHandle:
         if not keep:
             self._discard(connection)
 
-    @staticmethod
-    def _discard(connection: Any) -> None:
+    def _discard(self, connection: Any) -> None:
+        if self.counts is not None:
+            self.counts.forget(connection)
         with suppress(Exception):
             connection.close()
 
@@ -184,7 +190,10 @@ class AppHandle:
         connection = self._checkout()
         self._local.depth = 1
         healthy = True
+        changes = None
         try:
+            if self.counts is not None:
+                changes = self.counts.begin(connection)
             yield self.db
             self.db.commit()
         except BaseException:
@@ -195,6 +204,8 @@ class AppHandle:
             raise
         finally:
             self._local.depth = 0
+            if changes is not None:
+                self.counts.end(connection, changes)
             self._checkin(connection, healthy)
 
     def close(self) -> None:
@@ -212,20 +223,31 @@ class Handles:
     def __init__(self, settings: Settings, *, capacity: int | None = None) -> None:
         self.settings = settings
         self.capacity = capacity or settings.app_db_handles
+        # The ownership check of every row request, kept while the main database is unchanged
+        # (SQLite: its connections are this process's own, kept for its life; app/db.py).
+        self.stamps = UntilChanged() if settings.database.family == "sqlite" else None
         self._lock = threading.Lock()
         self._handles: OrderedDict[str, AppHandle] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._handles)
 
-    def handle_for(self, row: Row, definition: Definition | None = None) -> AppHandle:
-        """The handle of the model ``row`` (as read with its ownership check), built if needed."""
+    def cached(self, row: Row) -> AppHandle | None:
+        """The handle of the model version ``row`` names (STAMP_FIELDS), if one is open."""
         key = _key(row)
         with self._lock:
             handle = self._handles.get(row.id)
             if handle is not None and handle.key == key:
                 self._handles.move_to_end(row.id)
                 return handle
+        return None
+
+    def handle_for(self, row: Row, definition: Definition | None = None) -> AppHandle:
+        """The handle of the model ``row`` (as read with its ownership check), built if needed."""
+        handle = self.cached(row)
+        if handle is not None:
+            return handle
+        key = _key(row)
         app_db = catalog.app_database(settings=self.settings, row=row, definition=definition)
         if app_db.family == "sqlite" and not store.exists(app_db):
             # Opening a missing SQLite file would create an empty one.
@@ -283,8 +305,11 @@ def open_app_database(
     *, handles: Handles, db: DAL, model_id: str, owner_id: uuid.UUID | None
 ) -> Iterator[tuple[Definition, DAL]]:
     """The model's definition and a session on its database, after the ownership check."""
-    row = catalog.get_model(db=db, model_id=model_id, owner_id=owner_id)
-    handle = _handle(handles, db, row)
+    row = _stamp(handles, db, model_id, owner_id)
+    handle = handles.cached(row)
+    if handle is None:  # the whole row (the definition) only to build the handle
+        row = catalog.get_model(db=db, model_id=model_id, owner_id=owner_id)
+        handle = _handle(handles, db, row)
     try:
         with handle.session() as rows_db:
             yield handle.definition, rows_db
@@ -314,6 +339,19 @@ def _settle(handles: Handles, model_id: str) -> None:
     # free), the catalog and the database say whether a failure was that race.
     with locks.model_lock(settings=handles.settings, model_id=model_id):
         pass
+
+
+def _stamp(handles: Handles, db: DAL, model_id: str, owner_id: uuid.UUID | None) -> Row:
+    """The model's STAMP_FIELDS if ``owner_id`` may see it (NotFound otherwise)."""
+
+    def read() -> Row:
+        return catalog.get_model(
+            db=db, model_id=model_id, owner_id=owner_id, fields=catalog.STAMP_FIELDS
+        )
+
+    if handles.stamps is None:
+        return read()
+    return handles.stamps.get(db._adapter.connection, (model_id, owner_id), read)
 
 
 def _explain_race(db: DAL, row: Row, app_db: store.AppDatabase) -> None:

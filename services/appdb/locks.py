@@ -14,13 +14,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import sqlalchemy as sa
 from filelock import FileLock, Timeout
-from sqlalchemy.pool import NullPool
 
 from services.config import Settings
-from services.db.engine import make_engine
 from services.errors import Conflict
+from services.lazy import LazyModule
+
+# Server locks only; handles import this module on every app-database request (services/lazy.py).
+sa = LazyModule("sqlalchemy")
+engines = LazyModule("services.db.engine")
 
 WAIT_S = 5.0
 LOCKS_FOLDER = ".locks"
@@ -62,7 +64,7 @@ def model_lock(*, settings: Settings, model_id: str, wait_s: float | None = None
             lock.release()
         return
     digest = hashlib.sha256(_key(settings, model_id).encode()).digest()
-    engine = make_engine(main) if main.family == "postgresql" else _mysql_engine(settings)
+    engine = engines.make_engine(main) if main.family == "postgresql" else _mysql_engine(settings)
     try:
         with engine.connect() as connection:
             if main.family == "postgresql":
@@ -92,4 +94,4 @@ def model_lock(*, settings: Settings, model_id: str, wait_s: float | None = None
 
 
 def _mysql_engine(settings: Settings) -> sa.Engine:
-    return sa.create_engine(settings.database.sa_url, poolclass=NullPool)
+    return sa.create_engine(settings.database.sa_url, poolclass=sa.pool.NullPool)

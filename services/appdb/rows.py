@@ -17,6 +17,7 @@ from typing import Any
 
 from pydal import DAL
 
+from services.appdb.counts import count_rows
 from services.appdb.definition import Definition
 from services.appdb.filters import family_of, filter_query, page_bounds, parse_sort
 from services.appdb.schema import entity_columns, join_tables
@@ -75,7 +76,7 @@ def list_rows(
     table = table_of(db, entity)
     query = filter_query(table, plan, filters)
     orderby = parse_sort(table, plan, sort, family_of(db))
-    total = db(query).count()
+    total = count_rows(db, query)
     rows = [
         row_out(r, plan)
         for r in db(query).select(

@@ -14,15 +14,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from pydal import DAL, Field
 
 from services.appdb.definition import Definition, EntityDef, FieldDef, join_table_name
 from services.db.indexes import declare_index
-from services.db.models import NAMING_CONVENTION, SYNC_TABLES, Timestamp
 from services.db.tables import define_sync_tables
 from services.db.types import boolean_type, datetime_type, enum_type, json_type, uuid_type
+from services.lazy import LazyModule
 from services.timeutil import utcnow
+
+# The SQLAlchemy side (DDL, sync, parity) only: define_pydal, which every request's handle
+# uses, must not load SQLAlchemy (services/lazy.py).
+sa = LazyModule("sqlalchemy")
+models = LazyModule("services.db.models")
 
 STRING_LENGTH = 255
 # The definition the live schema was last built or synced from, written in the same
@@ -97,7 +101,7 @@ def _sa_type(column: Column) -> sa.types.TypeEngine:
     if kind == "Boolean":
         return sa.Boolean(create_constraint=True, name=column.name)
     if kind == "DateTime":
-        return Timestamp
+        return models.Timestamp
     if kind == "Date":
         return sa.Date()
     if kind in ("Array", "Object"):
@@ -119,13 +123,15 @@ def _sa_type(column: Column) -> sa.types.TypeEngine:
 
 def build_metadata(definition: Definition, schema: str | None = None) -> sa.MetaData:
     """SQLAlchemy tables for the definition (the schema's single source for DDL and sync)."""
-    metadata = sa.MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+    metadata = sa.MetaData(schema=schema, naming_convention=models.NAMING_CONVENTION)
     prefix = f"{schema}." if schema else ""
     for entity in definition.entities:
         columns = [
             sa.Column("id", sa.Uuid(), primary_key=True, default=uuid.uuid4),
-            sa.Column("created_at", Timestamp, nullable=False, default=utcnow, index=True),
-            sa.Column("updated_at", Timestamp, nullable=False, default=utcnow, onupdate=utcnow),
+            sa.Column("created_at", models.Timestamp, nullable=False, default=utcnow, index=True),
+            sa.Column(
+                "updated_at", models.Timestamp, nullable=False, default=utcnow, onupdate=utcnow
+            ),
         ]
         for column in entity_columns(definition, entity):
             args = []
@@ -161,7 +167,7 @@ def build_metadata(definition: Definition, schema: str | None = None) -> sa.Meta
                 index=True,
             ),
         )
-    for table in SYNC_TABLES:  # the change feed, as in the main database
+    for table in models.SYNC_TABLES:  # the change feed, as in the main database
         table.to_metadata(metadata, schema=schema)
     sa.Table(
         SCHEMA_RECORD,

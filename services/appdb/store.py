@@ -20,26 +20,27 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from pydal import DAL
-from sqlalchemy.pool import NullPool
 
 from services.appdb.definition import Definition
 from services.appdb.schema import SCHEMA_RECORD, build_metadata, define_pydal
 from services.db import feed
 from services.db.dal import close_dal, open_dal
-from services.db.engine import make_engine
-from services.db.parity import (
-    Finding,
-    compare_database_to_pydal,
-    compare_models_to_database,
-    compare_models_to_pydal,
-)
 from services.db.urls import DatabaseTarget, sqlite_target, with_database
 from services.errors import Conflict, Invalid, NotFound
+from services.lazy import LazyModule
 from services.schemas import MODEL_ID_PATTERN
+
+if TYPE_CHECKING:
+    from services.db.parity import Finding
+
+# DDL, inspection and the parity check only: reading and writing rows (PyDAL) never loads them
+# (~23 MB of RSS with Alembic, which the parity check brings).
+sa = LazyModule("sqlalchemy")
+parity = LazyModule("services.db.parity")
+engines = LazyModule("services.db.engine")
 
 APPS_FOLDER = "apps"
 NAME_PREFIX = "app_"
@@ -149,7 +150,7 @@ def app_engine(app_db: AppDatabase) -> sa.Engine:
     it, reflection sees only its tables, and a missing schema makes CREATE TABLE fail instead
     of writing into ``public``. Callers dispose the engine.
     """
-    engine = make_engine(app_db.target)
+    engine = engines.make_engine(app_db.target)
     if app_db.schema is not None:
         pin = f"SET search_path TO {_quote(app_db.schema)}, pg_catalog"
 
@@ -178,7 +179,7 @@ def connect(app_db: AppDatabase) -> Iterator[sa.Connection]:
 def _server_engine(app_db: AppDatabase) -> sa.Engine:
     # MySQL: a connection to the server with no database selected, for CREATE/DROP DATABASE.
     url = app_db.target.sa_url._replace(database=None)  # URL.set() cannot clear a field
-    return sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
 
 
 def exists(app_db: AppDatabase) -> bool:
@@ -187,7 +188,7 @@ def exists(app_db: AppDatabase) -> bool:
         path = app_db.target.sqlite_path
         return path is not None and path.exists()
     if app_db.family == "postgresql":
-        engine = make_engine(app_db.target)
+        engine = engines.make_engine(app_db.target)
         query = "SELECT 1 FROM information_schema.schemata WHERE schema_name = :name"
         name = app_db.schema
     else:
@@ -339,7 +340,7 @@ def drop(app_db: AppDatabase) -> None:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
     if app_db.family == "postgresql":
-        engine = make_engine(app_db.target)
+        engine = engines.make_engine(app_db.target)
         statement = f"DROP SCHEMA IF EXISTS {_quote(app_db.schema)} CASCADE"
         try:
             with engine.begin() as connection:
@@ -401,14 +402,14 @@ def differences(app_db: AppDatabase, *, rows_db: DAL | None = None) -> list[str]
     metadata = build_metadata(app_db.definition)
     db = rows_db or open_rows_dal(app_db)
     try:
-        findings = [replace(f, fix=BUILD_FIX) for f in compare_models_to_pydal(metadata, db)]
+        findings = [replace(f, fix=BUILD_FIX) for f in parity.compare_models_to_pydal(metadata, db)]
         with connect(app_db) as connection:
             # Alembic's comparison (compare_metadata, types included) plus enum members.
             findings += [
                 _reworded(f, check="definition-vs-database")
-                for f in compare_models_to_database(metadata, connection)
+                for f in parity.compare_models_to_database(metadata, connection)
             ]
-            findings += [_reworded(f) for f in compare_database_to_pydal(connection, db)]
+            findings += [_reworded(f) for f in parity.compare_database_to_pydal(connection, db)]
     finally:
         if rows_db is None:
             close_dal(db)
@@ -594,7 +595,7 @@ def status(app_db: AppDatabase, *, last_seeded: Any = None, rows_db: DAL | None 
 
 def rename_schema(app_db: AppDatabase, name: str) -> None:
     """PostgreSQL: rename the model's schema to ``name`` (the quarantine)."""
-    engine = make_engine(app_db.target)
+    engine = engines.make_engine(app_db.target)
     try:
         with engine.begin() as connection:
             connection.exec_driver_sql(
@@ -633,11 +634,13 @@ def move_database(app_db: AppDatabase, name: str) -> None:
 def list_names(main: DatabaseTarget, prefix: str) -> list[str]:
     """Server schemas (PostgreSQL) or databases (MySQL) whose name starts with ``prefix``."""
     if main.family == "postgresql":
-        engine = make_engine(main)
+        engine = engines.make_engine(main)
         query = "SELECT schema_name FROM information_schema.schemata"
     else:
         engine = sa.create_engine(
-            main.sa_url._replace(database=None), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+            main.sa_url._replace(database=None),
+            poolclass=sa.pool.NullPool,
+            isolation_level="AUTOCOMMIT",
         )
         query = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"
     try:
@@ -651,11 +654,13 @@ def list_names(main: DatabaseTarget, prefix: str) -> list[str]:
 def drop_name(main: DatabaseTarget, name: str) -> None:
     """Drop a server schema (PostgreSQL) or database (MySQL) by name."""
     if main.family == "postgresql":
-        engine = make_engine(main)
+        engine = engines.make_engine(main)
         statement = f"DROP SCHEMA IF EXISTS {_quote(name)} CASCADE"
     else:
         engine = sa.create_engine(
-            main.sa_url._replace(database=None), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+            main.sa_url._replace(database=None),
+            poolclass=sa.pool.NullPool,
+            isolation_level="AUTOCOMMIT",
         )
         statement = f"DROP DATABASE IF EXISTS {engine.dialect.identifier_preparer.quote(name)}"
     try:

@@ -8,6 +8,7 @@ from pydal.adapters import adapters
 from pydal.adapters.mysql import MySQL
 from pydal.connection import ConnectionPool
 
+from services.db.drivers import ensure_driver
 from services.db.pragmas import apply_sqlite_pragmas
 from services.db.tables import define_tables
 from services.db.urls import DatabaseTarget
@@ -57,6 +58,7 @@ def _after_connection(adapter) -> None:
 
 def open_dal(target: DatabaseTarget, *, pool_size: int = 0, define: bool = True) -> DAL:
     """A DAL on ``target`` with the main tables defined (migrate=False: no DDL, no files)."""
+    ensure_driver(target.family)
     db = DAL(
         _pydal_uri(target),
         pool_size=pool_size,

@@ -178,3 +178,47 @@ def test_threads_share_one_handle_and_leave_nothing_in_their_locals(make_app):
     assert len(handles) == 1
     handle = handles._handles["busy"]
     assert handle.idle <= 4
+
+
+def test_a_row_request_on_an_open_handle_reads_one_model_stamp_and_no_definition(make_app, backend):
+    # The ownership and version check of every row request: the definition (JSON, parsed) is
+    # read only to build a handle, not by the requests the handle then serves; on SQLite the
+    # check is kept until the main database changes (services/db/unchanged.py).
+    app = make_app()
+    client = app.test_client()
+    ok(client.post(f"{M}/", json=model("light")))
+    rows = f"{M}/light/app-database/entities/note"
+    made = ok(client.post(rows, json={"title": "t"}))
+    ok(client.post(f"{API}/items/", json={"title": "a write to the main database"}))
+    main = app.extensions["dal"]
+    del main._timings[:]
+    assert ok(client.get(f"{rows}/{made['id']}"))["title"] == "t"
+    statements = [sql for sql, _ in main._timings if "app_model" in sql]
+    assert len(statements) == 1, statements
+    assert "definition" not in statements[0] and "version" in statements[0], statements
+    del main._timings[:]
+    assert ok(client.get(f"{rows}/{made['id']}"))["title"] == "t"
+    again = [sql for sql, _ in main._timings if "app_model" in sql]
+    assert len(again) == (0 if backend == "sqlite" else 1), again
+
+
+def test_a_kept_ownership_check_follows_each_change_of_the_main_database(make_app, backend):
+    app = make_app()
+    client = app.test_client()
+    ok(client.post(f"{M}/", json=model("owned")))
+    rows = f"{M}/owned/app-database/entities/note"
+    made = ok(client.post(rows, json={"title": "t"}))
+    entities = f"{M}/owned/app-database/entities"
+    assert ok(client.get(entities))[0]["display_name"] == "Note"
+    renamed = model("owned")
+    renamed["definition"]["entities"][0]["display_name"] = "Memo"
+    ok(client.put(f"{M}/owned", json=renamed))  # a new version, served by a new handle
+    assert ok(client.get(entities))[0]["display_name"] == "Memo"
+    ok(client.delete(f"{M}/owned"))
+    ok(client.get(f"{rows}/{made['id']}"), 404)
+    # Another service process on the same main database (a write this app never saw).
+    ok(client.post(f"{M}/", json=model("owned")))
+    made = ok(client.post(rows, json={"title": "t"}))
+    ok(client.get(f"{rows}/{made['id']}"))
+    ok(make_app().test_client().delete(f"{M}/owned"))
+    ok(client.get(f"{rows}/{made['id']}"), 404)

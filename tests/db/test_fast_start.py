@@ -159,3 +159,59 @@ def test_a_start_at_head_loads_no_sqlalchemy_alembic_or_faker_until_used(tmp_pat
     )
     # The reserved-word check still works once asked for (it reads SQLAlchemy's word lists).
     assert json.loads(out.stdout) == [[], 422]
+
+
+def test_browsing_and_writing_app_rows_on_sqlite_loads_no_sqlalchemy_or_alembic(tmp_path):
+    # SQLAlchemy and Alembic are ~23 MB of RSS: an App Previewer browsing and editing rows
+    # (PyDAL only) must not load the DDL machinery that made the database.
+    from app import create_app
+    from app.db import close_db
+
+    settings = load_settings(environ={"DATA_DIR": str(tmp_path)})
+    migrations.upgrade(settings.database)
+    prepare_database(settings)
+    app = create_app(settings)
+    try:
+        made = app.test_client().post("/api/v1/models/", json=BROWSED_MODEL)
+        assert made.status_code == 200, made.get_json()
+    finally:
+        close_db(app)
+    rows = "/api/v1/models/m/app-database/entities"
+    script = (
+        "import json, sys\n"
+        "from services.config import load_settings\n"
+        "from services.lifecycle import prepare_database\n"
+        "from app import create_app\n"
+        f"settings = load_settings(environ={{'DATA_DIR': {str(tmp_path)!r}}})\n"
+        "prepare_database(settings)\n"
+        "client = create_app(settings).test_client()\n"
+        f"c = client.post('{rows}/customer', json={{'email': 'a@example.com'}}).get_json()\n"
+        f"p = client.post('{rows}/purchase', json={{'buyers': [c['id']]}}).get_json()\n"
+        "answers = [\n"
+        f"    client.get('{rows}/customer?sort=-email&email=a@example.com').get_json()['count'],\n"
+        f"    client.get('{rows}/purchase/' + p['id']).get_json()['buyers'] == [c['id']],\n"
+        f"    client.patch('{rows}/customer/' + c['id'], json={{'email': 'b@x'}}).status_code,\n"
+        f"    client.delete('{rows}/purchase/' + p['id']).status_code,\n"
+        "]\n"
+        "loaded = {m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic'}\n"
+        "print(json.dumps([answers, sorted(loaded)]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout) == [[1, True, 200, 200], []]
+
+
+BROWSED_MODEL = {
+    "id": "m",
+    "name": "M",
+    "definition": {
+        "entities": [
+            {"name": "customer", "fields": [{"name": "email", "type": "String", "unique": True}]},
+            {"name": "purchase", "fields": []},
+        ],
+        "relationships": [
+            {"type": "ManyToMany", "from": "purchase", "to": "customer", "name": "buyers"}
+        ],
+    },
+}
