@@ -26,8 +26,10 @@ from alembic.operations import ops as alembic_ops
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.schema import conv  # a name the naming convention must not rewrite
 
+from services.appdb import conversion as conv_values
+from services.appdb.conversion import Conversion
 from services.appdb.definition import Definition, validate_definition
-from services.appdb.schema import build_metadata
+from services.appdb.schema import Column, build_metadata, entity_columns, sa_type
 from services.appdb.store import (
     AppDatabase,
     app_engine,
@@ -66,6 +68,7 @@ class _Unit:
     ops: list[alembic_ops.MigrateOperation]
     table: str | None = None  # set for a table's changes: batch mode on SQLite
     recreate: str = "auto"
+    run: Callable[[sa.Connection, sa.MetaData], None] | None = None  # rows, not DDL
 
 
 @dataclass
@@ -76,6 +79,7 @@ class MigrationPlan:
     destructive: list[str] = field(default_factory=list)
     applied: bool = False
     snapshot: Path | None = None  # the SQLite copy taken before applying
+    conversions: list[Conversion] = field(default_factory=list)
     _units: list[_Unit] = field(default_factory=list, repr=False, compare=False)
     _checks: list[Callable[[sa.Connection], None]] = field(
         default_factory=list, repr=False, compare=False
@@ -92,7 +96,13 @@ class MigrationPlan:
             "operations": list(self.operations),
             "destructive": list(self.destructive),
             "applied": self.applied,
+            "conversions": [c.as_dict() for c in self.conversions],
         }
+
+    def refuse_lost_required_values(self) -> None:
+        """Conflict when a type change would leave a required field without a value."""
+        for conversion in self.conversions:
+            conversion.refuse_if_required()
 
 
 # --------------------------------------------------------------------------- planning
@@ -182,10 +192,19 @@ def _plan(connection: sa.Connection, new_definition: Definition) -> MigrationPla
         for op in unit.ops:
             _describe(result, op, live, wanted, dialect)
         result._units.append(unit)
+    columns = {
+        (e.name, c.name): c
+        for e in new_definition.entities
+        for c in entity_columns(new_definition, e)
+    }
     for table in sorted(modifies):
         table_ops = sorted(modifies[table], key=_op_order)
         checks = _check_names(inspector, table)
         unit = _Unit([], table=table)
+        converted = _conversions(connection, table, table_ops, live, columns)
+        result.conversions.extend(converted)
+        if converted:
+            result._units.extend(_before_conversion(inspector, table, converted, live))
         for op in table_ops:
             _describe(result, op, live, wanted, dialect)
             if isinstance(op, (alembic_ops.DropColumnOp, alembic_ops.AlterColumnOp)):
@@ -195,26 +214,106 @@ def _plan(connection: sa.Connection, new_definition: Definition) -> MigrationPla
                 check = f"ck_{table}_{op.column_name}"
                 if changes_type and check in checks:
                     unit.ops.append(alembic_ops.DropConstraintOp(conv(check), table, type_="check"))
+            is_converted = isinstance(op, alembic_ops.AlterColumnOp) and any(
+                c.column == op.column_name for c in converted
+            )
             if (
                 isinstance(op, alembic_ops.AlterColumnOp)
                 and op.modify_type is not None
                 and dialect.name == "postgresql"
             ):
                 new_type = op.modify_type.compile(dialect=dialect)
-                op.kw["postgresql_using"] = f'"{op.column_name}"::{new_type}'
+                # A converted column holds only NULLs by now, and no cast exists between some
+                # types (boolean to date): the values come back converted afterwards.
+                source = "NULL" if is_converted else f'"{op.column_name}"'
+                op.kw["postgresql_using"] = f"{source}::{new_type}"
             if isinstance(op, alembic_ops.AddColumnOp) and not op.column.nullable:
                 # SQLite cannot ALTER TABLE ADD a NOT NULL column without a default: rebuild.
                 unit.recreate = "always"
                 result._checks.append(_no_rows_check(table, op.column.name))
             if isinstance(op, alembic_ops.AlterColumnOp) and op.modify_nullable is False:
                 result._checks.append(_no_nulls_check(table, op.column_name))
+            if is_converted:
+                # Emptied before and filled after: NULL is allowed until the values are back.
+                op.existing_nullable, op.modify_nullable = True, None
             unit.ops.append(op)
         result._units.append(unit)
+        if converted:
+            result._units.extend(_after_conversion(table, converted))
     if drops:
         result._units.append(_Unit(_drop_ops(inspector, drops, dialect.name)))
         for op in _drop_order(inspector, drops):
             _describe(result, op, live, wanted, dialect)
     return result
+
+
+def _conversions(
+    connection: sa.Connection,
+    table: str,
+    ops: list[alembic_ops.MigrateOperation],
+    live: dict[str, dict[str, ColumnSpec]],
+    columns: dict[tuple[str, str], Column],
+) -> list[Conversion]:
+    """The table's type changes, each with its stored values converted (read, not written)."""
+    found = []
+    for op in ops:
+        if not isinstance(op, alembic_ops.AlterColumnOp) or op.modify_type is None:
+            continue
+        old, new = live.get(table, {}).get(op.column_name), columns.get((table, op.column_name))
+        if old is None or new is None:
+            continue
+        if old.kind == "enum" and new.type == "Enum":
+            if not set(old.values or ()) - set(new.values or ()):
+                continue  # members only added: every stored value still fits
+        known = conv_values.ids_of(connection, new.target) if new.type == "Reference" else None
+        conversion = Conversion(table, op.column_name, old.kind, new)
+        found.append(conv_values.measure(connection, conversion, known_ids=known))
+    return found
+
+
+def _before_conversion(
+    inspector: sa.Inspector, table: str, converted: list[Conversion], live: dict
+) -> list[_Unit]:
+    # Every converted column is emptied before its type changes, so no backend casts a value
+    # its own way (SQLite would keep text in a DATE column): a required one is made optional
+    # first, and made required again once its values are back.
+    unit = _Unit([], table=table)
+    for c in converted:
+        if not live[table][c.column].nullable:
+            unit.ops.append(
+                alembic_ops.AlterColumnOp(
+                    table,
+                    c.column,
+                    modify_nullable=True,
+                    existing_type=_live_type(inspector, table, c.column),
+                    existing_nullable=False,
+                )
+            )
+    names = [c.column for c in converted]
+    empty = _Unit([], run=lambda connection, _metadata: conv_values.clear(connection, table, names))
+    return [unit, empty] if unit.ops else [empty]
+
+
+def _after_conversion(table: str, converted: list[Conversion]) -> list[_Unit]:
+    def refill(connection: sa.Connection, metadata: sa.MetaData) -> None:
+        for c in converted:
+            conv_values.fill(connection, metadata.tables[table], c)
+
+    units = [_Unit([], run=refill)]
+    required = [
+        alembic_ops.AlterColumnOp(
+            table,
+            c.column,
+            modify_nullable=False,
+            existing_type=sa_type(c.new),
+            existing_nullable=True,
+        )
+        for c in converted
+        if c.new.required
+    ]
+    if required:
+        units.append(_Unit(required, table=table))
+    return units
 
 
 def _fixed_names(op: alembic_ops.MigrateOperation) -> alembic_ops.MigrateOperation:
@@ -444,7 +543,9 @@ def _run(connection: sa.Connection, units: list[_Unit], metadata: sa.MetaData) -
     operations = Operations(context)
     sqlite = connection.dialect.name == "sqlite"
     for unit in units:
-        if sqlite and unit.table is not None:
+        if unit.run is not None:
+            unit.run(connection, metadata)
+        elif sqlite and unit.table is not None:
             with operations.batch_alter_table(unit.table, recreate=unit.recreate) as batch:
                 for op in unit.ops:
                     batch.invoke(op)
@@ -503,6 +604,7 @@ def apply(
                         )
                     for check in result._checks:
                         check(connection)
+                    result.refuse_lost_required_values()
                     if sqlite:
                         # Taken inside the read transaction: if another writer commits after
                         # it, SQLite refuses this transaction's first write (stale snapshot).
