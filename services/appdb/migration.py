@@ -6,7 +6,11 @@ on a connection from ``make_engine``. On SQLite a table changes through a batch 
 drop, rename) with foreign keys off and ``PRAGMA foreign_key_check`` before the commit; the
 engine makes SQLite DDL transactional, so an error or a crash leaves the previous schema.
 PostgreSQL DDL is transactional as it is. MySQL/MariaDB DDL commits itself statement by
-statement, so changes there are planned but refused.
+statement, so there the new schema is built beside the old one, filled, and swapped in with one
+atomic RENAME TABLE (services/appdb/shadow.py).
+
+A type change converts every stored value (services/appdb/conversion.py) or sets it to NULL,
+and the plan and the answer count both; a required field refuses values that do not convert.
 
 Destructive operations (dropping a table or column, changing a type, removing an enum member)
 are refused unless allowed. Rows that cannot fit the new schema (a required field added to a
@@ -55,10 +59,6 @@ class DestructiveChange(Conflict):
             "apply them): " + "; ".join(operations)
         )
         self.operations = operations
-
-
-class Unsupported(Invalid):
-    """The backend cannot apply a schema change safely."""
 
 
 @dataclass
@@ -568,11 +568,12 @@ def apply(
     """Bring the live database to ``new_definition`` in one transaction, after a snapshot.
 
     Raises DestructiveChange (a Conflict) listing the destructive operations unless
-    ``allow_destructive``; Invalid when existing rows cannot fit the new schema; Unsupported on
-    MySQL/MariaDB when there is anything to change. On SQLite the snapshot is a backup of the
-    file in ``backups_dir/<model_id>/`` (the newest few are kept); PostgreSQL takes none: the
-    transaction alone guarantees all or nothing. The same transaction records the definition
-    with the model ``version`` it goes with, and restarts the feed when the schema changed.
+    ``allow_destructive``; Invalid when existing rows cannot fit the new schema; Conflict when
+    a required field's values do not convert. On SQLite the snapshot is a backup of the file
+    in ``backups_dir/<model_id>/`` (the newest few are kept); PostgreSQL takes none: the
+    transaction alone guarantees all or nothing; MySQL/MariaDB build beside and swap. The same
+    transaction records the definition with the model ``version`` it goes with, and restarts
+    the feed when the schema changed.
     """
     validate_definition(new_definition)
     new_db = with_definition(app_db, new_definition)
@@ -582,6 +583,8 @@ def apply(
         result.applied = True
         return result
     metadata = build_metadata(new_definition)
+    if app_db.family == "mysql":
+        return _apply_by_copy(app_db, new_definition, metadata, allow_destructive, version)
     sqlite = app_db.family == "sqlite"
     engine = app_engine(app_db)
     try:
@@ -596,12 +599,6 @@ def apply(
                         return result
                     if result.destructive and not allow_destructive:
                         raise DestructiveChange(result.destructive)
-                    if app_db.family == "mysql":
-                        raise Unsupported(
-                            "schema migration is not supported on MySQL/MariaDB: its DDL commits "
-                            "statement by statement, so a failed migration could leave the app "
-                            "database half changed; planned: " + "; ".join(result.operations)
-                        )
                     for check in result._checks:
                         check(connection)
                     result.refuse_lost_required_values()
@@ -646,6 +643,47 @@ def apply(
     finally:
         engine.dispose()
     return result
+
+
+def _apply_by_copy(
+    app_db: AppDatabase,
+    new_definition: Definition,
+    metadata: sa.MetaData,
+    allow_destructive: bool,
+    version: int,
+) -> MigrationPlan:
+    """MySQL/MariaDB: plan with row writes frozen, then build beside, copy, verify and swap
+    (services/appdb/shadow.py); the same guard and conversion rules as the other backends."""
+    from services.appdb import shadow
+
+    shadow.recover(app_db)  # a crash mid-change left a copy beside the database
+    shadow.freeze(app_db)
+    try:
+        engine = app_engine(app_db)
+        try:
+            with engine.connect() as connection, connection.begin():
+                result = _plan(connection, new_definition)
+                if result.empty:  # (display names, enum labels) still recorded
+                    record_definition(connection, metadata, new_definition, version)
+                    return result
+                if result.destructive and not allow_destructive:
+                    raise DestructiveChange(result.destructive)
+                for check in result._checks:
+                    check(connection)
+                result.refuse_lost_required_values()
+        finally:
+            engine.dispose()  # no transaction may stay open: the swap waits for every one
+        try:
+            shadow.build_and_swap(app_db, new_definition, result, metadata, version)
+        except _ROW_ERRORS as exc:
+            raise Invalid(
+                f"the existing rows do not fit the new definition; nothing was changed: "
+                f"{_reason(exc)}"
+            ) from exc
+        result.applied = True
+        return result
+    finally:
+        shadow.thaw(app_db)  # after a swap the frozen row left with the old tables
 
 
 def _reason(exc: sa.exc.DBAPIError) -> str:
