@@ -4,6 +4,7 @@ acknowledged row, and the next start cleans up the rest; row writes wait out the
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -137,3 +138,42 @@ def test_a_handle_opened_before_the_swap_serves_the_new_schema_after(make_app):
     assert other.test_client().get(f"{rows}/{row_id}").get_json()["label"] == 7
     added = other.test_client().post(rows, json={"code": "b", "label": 8})
     assert added.status_code == 200, added.get_json()
+
+
+@pytest.mark.parametrize("backend", MYSQL, indirect=True)
+def test_rows_written_during_a_change_are_all_there_after_it(make_app):
+    app = make_app()
+    model_id = f"w-{uuid.uuid4().hex[:8]}"
+    rows = f"{M}/{model_id}/app-database/entities/event"
+    assert app.test_client().post(f"{M}/", json=body(model_id)).status_code == 200
+    for n in range(20):
+        app.test_client().post(rows, json={"code": f"seed{n}", "label": str(n)})
+    acked: list[str] = []
+    answers: list[int] = []
+    done = threading.Event()
+
+    def write() -> None:
+        client, n = app.test_client(), 0
+        while not done.is_set():
+            answer = client.post(rows, json={"code": f"w{n}"})  # valid under every type
+            answers.append(answer.status_code)
+            if answer.status_code == 200:
+                acked.append(answer.get_json()["id"])
+            n += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for new_type in ("Integer", "String", "Integer"):
+            changed = app.test_client().put(
+                f"{M}/{model_id}?allow_destructive=true", json=body(model_id, label=new_type)
+            )
+            assert changed.status_code == 200, changed.get_json()
+    finally:
+        done.set()
+        writer.join(timeout=60)
+    assert set(answers) <= {200, 409}, sorted(set(answers))
+    client = app.test_client()
+    for row_id in acked:
+        assert client.get(f"{rows}/{row_id}").status_code == 200, row_id
+    assert client.get(rows).get_json()["count"] == 20 + len(acked)
