@@ -109,13 +109,12 @@ def freeze(app_db: AppDatabase) -> None:
     with _on_server(app_db) as connection:
         live = app_db.target.sa_url.database
         counter = _q(connection, live, "sync_counter")
-        # Waits for writers that looked for the row (their locking read holds its gap), so
-        # after this, every write either committed before or sees the row and refuses.
         connection.exec_driver_sql(
             f"INSERT IGNORE INTO {counter} (name, value, epoch) VALUES (%s, 0, '')",
             (feed.FROZEN,),
         )
-        # And for those that took a number without looking yet: they commit first.
+        # Writers look for the row after taking the counter row (feed.allocate): this waits
+        # for those that looked before it was there, and every later one sees it and refuses.
         connection.exec_driver_sql(
             f"UPDATE {counter} SET value = value WHERE name = %s", (feed.COUNTER,)
         )

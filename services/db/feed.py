@@ -96,14 +96,17 @@ def allocate(db: DAL, count: int) -> int:
     while the database is frozen for a schema change.
     """
     table = db.sync_counter
-    if db._adapter.dbengine == "mysql":
-        # A locking read: it sees a FROZEN row committed after this transaction began, and
-        # the freeze waits for this transaction when the row is not there yet.
-        if db(table.name == FROZEN).select(table.name, for_update=True).first() is not None:
-            raise Conflict("the database is being changed (a schema change); retry the write")
     if not db(table.name == COUNTER).update(value=table.value + count):
         ensure_counter(db)
         db(table.name == COUNTER).update(value=table.value + count)
+    # Looked for after taking the counter row: the freeze inserts its row, then waits for
+    # that lock, so a writer either commits before the copy starts or sees the row. A locking
+    # read, so it sees the latest committed rows whatever the isolation level.
+    if (
+        db._adapter.dbengine == "mysql"
+        and db(table.name == FROZEN).select(table.name, for_update=True).first()
+    ):
+        raise Conflict("the database is being changed (a schema change); retry the write")
     return _counter(db).value - count + 1
 
 
