@@ -241,11 +241,29 @@ def complete_interrupted_update(*, db: DAL, settings: Settings, row: Row) -> Row
 
 
 def complete_interrupted_updates(*, db: DAL, settings: Settings) -> int:
-    """complete_interrupted_update for every model (at start-up); returns how many changed."""
+    """complete_interrupted_update for every model (at start-up), after recovering MySQL/MariaDB
+    schema changes a crash cut short; returns how many models changed."""
     changed = 0
     for row in db(db.app_model).select(*[db.app_model[f] for f in PUBLIC_FIELDS]):
+        if settings.database.family == "mysql":
+            recover_schema_change(settings=settings, row=row)
         changed += complete_interrupted_update(db=db, settings=settings, row=row) is not row
     return changed
+
+
+def recover_schema_change(*, settings: Settings, row: Row) -> bool:
+    """MySQL/MariaDB: drop what a crashed schema change left beside the model's database and let
+    row writes go on (services/appdb/shadow.py); skipped while another process changes it."""
+    from services.appdb import locks, shadow
+
+    try:
+        with locks.model_lock(settings=settings, model_id=row.id, wait_s=0):
+            recovered = shadow.recover(app_database(settings=settings, row=row))
+    except Conflict:
+        return False  # a change in progress elsewhere: it cleans up after itself
+    if recovered:
+        log.warning("model %s: cleaned up after a schema change cut short", row.id)
+    return recovered
 
 
 def delete_model(*, db: DAL, settings: Settings, model_id: str, owner_id: uuid.UUID | None) -> None:

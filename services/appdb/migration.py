@@ -6,7 +6,11 @@ on a connection from ``make_engine``. On SQLite a table changes through a batch 
 drop, rename) with foreign keys off and ``PRAGMA foreign_key_check`` before the commit; the
 engine makes SQLite DDL transactional, so an error or a crash leaves the previous schema.
 PostgreSQL DDL is transactional as it is. MySQL/MariaDB DDL commits itself statement by
-statement, so changes there are planned but refused.
+statement, so there the new schema is built beside the old one, filled, and swapped in with one
+atomic RENAME TABLE (services/appdb/shadow.py).
+
+A type change converts every stored value (services/appdb/conversion.py) or sets it to NULL,
+and the plan and the answer count both; a required field refuses values that do not convert.
 
 Destructive operations (dropping a table or column, changing a type, removing an enum member)
 are refused unless allowed. Rows that cannot fit the new schema (a required field added to a
@@ -26,8 +30,10 @@ from alembic.operations import ops as alembic_ops
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.schema import conv  # a name the naming convention must not rewrite
 
+from services.appdb import conversion as conv_values
+from services.appdb.conversion import Conversion
 from services.appdb.definition import Definition, validate_definition
-from services.appdb.schema import build_metadata
+from services.appdb.schema import Column, build_metadata, entity_columns, sa_type
 from services.appdb.store import (
     AppDatabase,
     app_engine,
@@ -55,10 +61,6 @@ class DestructiveChange(Conflict):
         self.operations = operations
 
 
-class Unsupported(Invalid):
-    """The backend cannot apply a schema change safely."""
-
-
 @dataclass
 class _Unit:
     """Operations run together: one table's changes (one batch rebuild on SQLite) or one DDL."""
@@ -66,6 +68,7 @@ class _Unit:
     ops: list[alembic_ops.MigrateOperation]
     table: str | None = None  # set for a table's changes: batch mode on SQLite
     recreate: str = "auto"
+    run: Callable[[sa.Connection, sa.MetaData], None] | None = None  # rows, not DDL
 
 
 @dataclass
@@ -76,6 +79,7 @@ class MigrationPlan:
     destructive: list[str] = field(default_factory=list)
     applied: bool = False
     snapshot: Path | None = None  # the SQLite copy taken before applying
+    conversions: list[Conversion] = field(default_factory=list)
     _units: list[_Unit] = field(default_factory=list, repr=False, compare=False)
     _checks: list[Callable[[sa.Connection], None]] = field(
         default_factory=list, repr=False, compare=False
@@ -92,7 +96,13 @@ class MigrationPlan:
             "operations": list(self.operations),
             "destructive": list(self.destructive),
             "applied": self.applied,
+            "conversions": [c.as_dict() for c in self.conversions],
         }
+
+    def refuse_lost_required_values(self) -> None:
+        """Conflict when a type change would leave a required field without a value."""
+        for conversion in self.conversions:
+            conversion.refuse_if_required()
 
 
 # --------------------------------------------------------------------------- planning
@@ -182,10 +192,19 @@ def _plan(connection: sa.Connection, new_definition: Definition) -> MigrationPla
         for op in unit.ops:
             _describe(result, op, live, wanted, dialect)
         result._units.append(unit)
+    columns = {
+        (e.name, c.name): c
+        for e in new_definition.entities
+        for c in entity_columns(new_definition, e)
+    }
     for table in sorted(modifies):
         table_ops = sorted(modifies[table], key=_op_order)
         checks = _check_names(inspector, table)
         unit = _Unit([], table=table)
+        converted = _conversions(connection, table, table_ops, live, columns)
+        result.conversions.extend(converted)
+        if converted:
+            result._units.extend(_before_conversion(inspector, table, converted, live))
         for op in table_ops:
             _describe(result, op, live, wanted, dialect)
             if isinstance(op, (alembic_ops.DropColumnOp, alembic_ops.AlterColumnOp)):
@@ -195,26 +214,106 @@ def _plan(connection: sa.Connection, new_definition: Definition) -> MigrationPla
                 check = f"ck_{table}_{op.column_name}"
                 if changes_type and check in checks:
                     unit.ops.append(alembic_ops.DropConstraintOp(conv(check), table, type_="check"))
+            is_converted = isinstance(op, alembic_ops.AlterColumnOp) and any(
+                c.column == op.column_name for c in converted
+            )
             if (
                 isinstance(op, alembic_ops.AlterColumnOp)
                 and op.modify_type is not None
                 and dialect.name == "postgresql"
             ):
                 new_type = op.modify_type.compile(dialect=dialect)
-                op.kw["postgresql_using"] = f'"{op.column_name}"::{new_type}'
+                # A converted column holds only NULLs by now, and no cast exists between some
+                # types (boolean to date): the values come back converted afterwards.
+                source = "NULL" if is_converted else f'"{op.column_name}"'
+                op.kw["postgresql_using"] = f"{source}::{new_type}"
             if isinstance(op, alembic_ops.AddColumnOp) and not op.column.nullable:
                 # SQLite cannot ALTER TABLE ADD a NOT NULL column without a default: rebuild.
                 unit.recreate = "always"
                 result._checks.append(_no_rows_check(table, op.column.name))
             if isinstance(op, alembic_ops.AlterColumnOp) and op.modify_nullable is False:
                 result._checks.append(_no_nulls_check(table, op.column_name))
+            if is_converted:
+                # Emptied before and filled after: NULL is allowed until the values are back.
+                op.existing_nullable, op.modify_nullable = True, None
             unit.ops.append(op)
         result._units.append(unit)
+        if converted:
+            result._units.extend(_after_conversion(table, converted))
     if drops:
         result._units.append(_Unit(_drop_ops(inspector, drops, dialect.name)))
         for op in _drop_order(inspector, drops):
             _describe(result, op, live, wanted, dialect)
     return result
+
+
+def _conversions(
+    connection: sa.Connection,
+    table: str,
+    ops: list[alembic_ops.MigrateOperation],
+    live: dict[str, dict[str, ColumnSpec]],
+    columns: dict[tuple[str, str], Column],
+) -> list[Conversion]:
+    """The table's type changes, each with its stored values converted (read, not written)."""
+    found = []
+    for op in ops:
+        if not isinstance(op, alembic_ops.AlterColumnOp) or op.modify_type is None:
+            continue
+        old, new = live.get(table, {}).get(op.column_name), columns.get((table, op.column_name))
+        if old is None or new is None:
+            continue
+        if old.kind == "enum" and new.type == "Enum":
+            if not set(old.values or ()) - set(new.values or ()):
+                continue  # members only added: every stored value still fits
+        known = conv_values.ids_of(connection, new.target) if new.type == "Reference" else None
+        conversion = Conversion(table, op.column_name, old.kind, new)
+        found.append(conv_values.measure(connection, conversion, known_ids=known))
+    return found
+
+
+def _before_conversion(
+    inspector: sa.Inspector, table: str, converted: list[Conversion], live: dict
+) -> list[_Unit]:
+    # Every converted column is emptied before its type changes, so no backend casts a value
+    # its own way (SQLite would keep text in a DATE column): a required one is made optional
+    # first, and made required again once its values are back.
+    unit = _Unit([], table=table)
+    for c in converted:
+        if not live[table][c.column].nullable:
+            unit.ops.append(
+                alembic_ops.AlterColumnOp(
+                    table,
+                    c.column,
+                    modify_nullable=True,
+                    existing_type=_live_type(inspector, table, c.column),
+                    existing_nullable=False,
+                )
+            )
+    names = [c.column for c in converted]
+    empty = _Unit([], run=lambda connection, _metadata: conv_values.clear(connection, table, names))
+    return [unit, empty] if unit.ops else [empty]
+
+
+def _after_conversion(table: str, converted: list[Conversion]) -> list[_Unit]:
+    def refill(connection: sa.Connection, metadata: sa.MetaData) -> None:
+        for c in converted:
+            conv_values.fill(connection, metadata.tables[table], c)
+
+    units = [_Unit([], run=refill)]
+    required = [
+        alembic_ops.AlterColumnOp(
+            table,
+            c.column,
+            modify_nullable=False,
+            existing_type=sa_type(c.new),
+            existing_nullable=True,
+        )
+        for c in converted
+        if c.new.required
+    ]
+    if required:
+        units.append(_Unit(required, table=table))
+    return units
 
 
 def _fixed_names(op: alembic_ops.MigrateOperation) -> alembic_ops.MigrateOperation:
@@ -444,7 +543,9 @@ def _run(connection: sa.Connection, units: list[_Unit], metadata: sa.MetaData) -
     operations = Operations(context)
     sqlite = connection.dialect.name == "sqlite"
     for unit in units:
-        if sqlite and unit.table is not None:
+        if unit.run is not None:
+            unit.run(connection, metadata)
+        elif sqlite and unit.table is not None:
             with operations.batch_alter_table(unit.table, recreate=unit.recreate) as batch:
                 for op in unit.ops:
                     batch.invoke(op)
@@ -467,11 +568,12 @@ def apply(
     """Bring the live database to ``new_definition`` in one transaction, after a snapshot.
 
     Raises DestructiveChange (a Conflict) listing the destructive operations unless
-    ``allow_destructive``; Invalid when existing rows cannot fit the new schema; Unsupported on
-    MySQL/MariaDB when there is anything to change. On SQLite the snapshot is a backup of the
-    file in ``backups_dir/<model_id>/`` (the newest few are kept); PostgreSQL takes none: the
-    transaction alone guarantees all or nothing. The same transaction records the definition
-    with the model ``version`` it goes with, and restarts the feed when the schema changed.
+    ``allow_destructive``; Invalid when existing rows cannot fit the new schema; Conflict when
+    a required field's values do not convert. On SQLite the snapshot is a backup of the file
+    in ``backups_dir/<model_id>/`` (the newest few are kept); PostgreSQL takes none: the
+    transaction alone guarantees all or nothing; MySQL/MariaDB build beside and swap. The same
+    transaction records the definition with the model ``version`` it goes with, and restarts
+    the feed when the schema changed.
     """
     validate_definition(new_definition)
     new_db = with_definition(app_db, new_definition)
@@ -481,6 +583,8 @@ def apply(
         result.applied = True
         return result
     metadata = build_metadata(new_definition)
+    if app_db.family == "mysql":
+        return _apply_by_copy(app_db, new_definition, metadata, allow_destructive, version)
     sqlite = app_db.family == "sqlite"
     engine = app_engine(app_db)
     try:
@@ -495,14 +599,9 @@ def apply(
                         return result
                     if result.destructive and not allow_destructive:
                         raise DestructiveChange(result.destructive)
-                    if app_db.family == "mysql":
-                        raise Unsupported(
-                            "schema migration is not supported on MySQL/MariaDB: its DDL commits "
-                            "statement by statement, so a failed migration could leave the app "
-                            "database half changed; planned: " + "; ".join(result.operations)
-                        )
                     for check in result._checks:
                         check(connection)
+                    result.refuse_lost_required_values()
                     if sqlite:
                         # Taken inside the read transaction: if another writer commits after
                         # it, SQLite refuses this transaction's first write (stale snapshot).
@@ -544,6 +643,47 @@ def apply(
     finally:
         engine.dispose()
     return result
+
+
+def _apply_by_copy(
+    app_db: AppDatabase,
+    new_definition: Definition,
+    metadata: sa.MetaData,
+    allow_destructive: bool,
+    version: int,
+) -> MigrationPlan:
+    """MySQL/MariaDB: plan with row writes frozen, then build beside, copy, verify and swap
+    (services/appdb/shadow.py); the same guard and conversion rules as the other backends."""
+    from services.appdb import shadow
+
+    shadow.recover(app_db)  # a crash mid-change left a copy beside the database
+    shadow.freeze(app_db)
+    try:
+        engine = app_engine(app_db)
+        try:
+            with engine.connect() as connection, connection.begin():
+                result = _plan(connection, new_definition)
+                if result.empty:  # (display names, enum labels) still recorded
+                    record_definition(connection, metadata, new_definition, version)
+                    return result
+                if result.destructive and not allow_destructive:
+                    raise DestructiveChange(result.destructive)
+                for check in result._checks:
+                    check(connection)
+                result.refuse_lost_required_values()
+        finally:
+            engine.dispose()  # no transaction may stay open: the swap waits for every one
+        try:
+            shadow.build_and_swap(app_db, new_definition, result, metadata, version)
+        except _ROW_ERRORS as exc:
+            raise Invalid(
+                f"the existing rows do not fit the new definition; nothing was changed: "
+                f"{_reason(exc)}"
+            ) from exc
+        result.applied = True
+        return result
+    finally:
+        shadow.thaw(app_db)  # after a swap the frozen row left with the old tables
 
 
 def _reason(exc: sa.exc.DBAPIError) -> str:

@@ -88,7 +88,8 @@ def _column(fld: FieldDef) -> Column:
     )
 
 
-def _sa_type(column: Column) -> sa.types.TypeEngine:
+def sa_type(column: Column) -> sa.types.TypeEngine:
+    """The SQLAlchemy type of a column."""
     kind = column.type
     if kind == "String":
         return sa.String(STRING_LENGTH)
@@ -141,7 +142,7 @@ def build_metadata(definition: Definition, schema: str | None = None) -> sa.Meta
             columns.append(
                 sa.Column(
                     column.name,
-                    _sa_type(column),
+                    sa_type(column),
                     *args,
                     nullable=not column.required,
                     unique=column.unique or None,

@@ -107,12 +107,25 @@ class AppModelsPublic(BaseModel):
     count: int
 
 
+class ConversionPublic(BaseModel):
+    """One column's type change: stored values converted, and values set to NULL."""
+
+    table: str
+    column: str
+    from_type: str
+    to_type: str
+    required: bool
+    converted: int
+    nulled: int
+
+
 class MigrationPlanPublic(BaseModel):
     """What an app-database migration does or would do."""
 
     operations: list[str]
     destructive: list[str]
     applied: bool
+    conversions: list[ConversionPublic] = Field(default_factory=list)
 
 
 class AppModelUpdated(AppModelPublic):

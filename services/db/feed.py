@@ -26,10 +26,13 @@ from pydal import DAL
 from pydal.objects import Row
 
 from services.db.statements import insert_rows, select_in, select_ordered, update_row
-from services.errors import Invalid
+from services.errors import Conflict, Invalid
 from services.timeutil import utcnow
 
 COUNTER = "seq"
+# A counter row that refuses every write while it exists: a MySQL/MariaDB app database being
+# copied into its new schema (services/appdb/shadow.py).
+FROZEN = "frozen"
 LOCAL_CLIENT = ""  # the client_id of a write made through the REST API (or by the service)
 _CURSOR = re.compile(r"([0-9a-f]{32})\.([0-9]{1,19})")
 MAX_SEQ = 2**63 - 1
@@ -89,12 +92,21 @@ def epoch(db: DAL) -> str:
 def allocate(db: DAL, count: int) -> int:
     """Take ``count`` consecutive sequence numbers and return the first.
 
-    Locks the counter row until the transaction ends (see the module's docstring).
+    Locks the counter row until the transaction ends (see the module's docstring). Conflict
+    while the database is frozen for a schema change.
     """
     table = db.sync_counter
     if not db(table.name == COUNTER).update(value=table.value + count):
         ensure_counter(db)
         db(table.name == COUNTER).update(value=table.value + count)
+    # Looked for after taking the counter row: the freeze inserts its row, then waits for
+    # that lock, so a writer either commits before the copy starts or sees the row. A locking
+    # read, so it sees the latest committed rows whatever the isolation level.
+    if (
+        db._adapter.dbengine == "mysql"
+        and db(table.name == FROZEN).select(table.name, for_update=True).first()
+    ):
+        raise Conflict("the database is being changed (a schema change); retry the write")
     return _counter(db).value - count + 1
 
 

@@ -9,11 +9,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from pydal import DAL
 
-from services.appdb import migration, store
+from services.appdb import store
 from services.appdb.definition import Definition, validate_definition
 from services.appdb.store import AppDatabase
 from services.db.dal import close_dal
@@ -144,13 +143,3 @@ def fill(app_db: AppDatabase) -> dict[str, uuid.UUID]:
         db.review.insert(stars=5, product=ids["mug"])
         db.commit()
     return ids
-
-
-def expect_unsupported_on_mysql(app_db: AppDatabase, run: Callable[[], object]) -> bool:
-    """On MySQL/MariaDB, applying a change must be refused and change nothing."""
-    if app_db.family != "mysql":
-        return False
-    with pytest.raises(migration.Unsupported, match="not transactional|commits statement"):
-        run()
-    assert store.in_sync(app_db), store.differences(app_db)
-    return True

@@ -1,12 +1,13 @@
 """App-database migrations (services/appdb/migration.py) on every backend: dry runs, atomic
 migrations, destructive changes refused unless allowed, rows that do not fit, a crash mid-way.
 
-MySQL/MariaDB: everything but applying a change runs; applying one is refused (Unsupported)
-because its DDL is not transactional, and the tests assert that refusal and that nothing moved."""
+MySQL/MariaDB apply the same changes by building beside and swapping (services/appdb/shadow.py);
+its kill -9 tests are in test_shadow.py."""
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +22,6 @@ from tests.appdb.shop import (
     TABLES,
     definition,
     entity,
-    expect_unsupported_on_mysql,
     fill,
     inspector,
     rows,
@@ -70,8 +70,6 @@ def test_a_migration_adds_an_entity_and_a_field(apps, tmp_path):
     run = partial(
         migration.apply, app_db, grown, allow_destructive=False, backups_dir=backups, version=2
     )
-    if expect_unsupported_on_mysql(app_db, run):
-        return
     applied = run()
     assert applied.applied and applied.operations == planned.operations
     synced = store.with_definition(app_db, grown)
@@ -135,8 +133,6 @@ def test_a_destructive_migration_is_refused_then_applied_when_allowed(apps, tmp_
     run = partial(
         migration.apply, app_db, shrunk, allow_destructive=True, backups_dir=backups, version=2
     )
-    if expect_unsupported_on_mysql(app_db, run):
-        return
     run()
     synced = store.with_definition(app_db, shrunk)
     assert store.differences(synced) == []
@@ -181,8 +177,6 @@ def test_rows_that_do_not_fit_stop_the_whole_migration(apps, tmp_path):
             backups_dir=backups,
             version=2,
         )
-        if expect_unsupported_on_mysql(app_db, run):
-            continue
         with pytest.raises(Invalid, match=message):
             run()
         assert store.in_sync(app_db), store.differences(app_db)
@@ -203,9 +197,8 @@ def test_rows_that_do_not_fit_stop_the_whole_migration(apps, tmp_path):
         backups_dir=backups,
         version=2,
     )
-    if not expect_unsupported_on_mysql(app_db, run):
-        run()
-        assert store.in_sync(store.with_definition(app_db, definition(required_on_empty)))
+    run()
+    assert store.in_sync(store.with_definition(app_db, definition(required_on_empty)))
 
 
 # A sync that dies as a kill -9 would, after all its DDL and before the commit.
@@ -236,18 +229,9 @@ def test_a_crash_mid_migration_leaves_the_previous_schema(apps, main_target, tmp
     app_db = apps()
     fill(app_db)
     changed = definition(lambda raw: (_grow(raw), _shrink(raw)))
-    if expect_unsupported_on_mysql(
-        app_db,
-        partial(
-            migration.apply,
-            app_db,
-            changed,
-            allow_destructive=True,
-            backups_dir=tmp_path,
-            version=2,
-        ),
-    ):
-        return
+    # MariaDB never runs _run: its kill -9 tests (every step of the copy and swap) are in
+    # test_shadow.py; here it dies just before the swap.
+    env = {**os.environ, "APPDB_CRASH_AT": "before_swap"}
     args = {
         "main": main_target.sa_url.render_as_string(hide_password=False),
         "data_dir": str(tmp_path / "data"),
@@ -261,8 +245,9 @@ def test_a_crash_mid_migration_leaves_the_previous_schema(apps, main_target, tmp
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
-    assert done.returncode == 9, done.stderr
+    assert done.returncode == (-9 if app_db.family == "mysql" else 9), done.stderr
     assert store.differences(app_db) == []
     assert store.status(app_db)["entity_counts"]["review"] == 1
     if app_db.family == "sqlite":
