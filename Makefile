@@ -154,15 +154,28 @@ coverage: $(STAMP) ## Run the suite under line and branch coverage of app/ and s
 .PHONY: stress stress-harness
 STRESS_KILLS ?= 20
 STRESS_SYNC_KILLS ?= 10
+# Issue 14's attacks, each round a fresh session (fresh main databases) on every backend:
+# concurrent PUTs, writes racing deletes, case-variant creates, deleted-then-recreated ids,
+# damaged files and dropped tables, MariaDB kill -9 during schema changes, 64-connection bursts.
+STRESS_APPDB_ROUNDS ?= 10
+APPDB_STRESS_TESTS := tests/appdb/test_schema_changes.py tests/appdb/test_owners.py \
+	tests/appdb/test_damage.py tests/appdb/test_shadow.py tests/appdb/test_type_changes.py \
+	tests/test_app_db_burst.py
 # Counts (requests, errors, acked vs found, lost, doubled, kills, fuzz cases, failures) go to
 # $STRESS_REPORT_DIR/harness-*.jsonl (a temporary dir when unset); the table adds them up.
-stress: $(STAMP) ## Everything at length: kill -9 rounds (writes, sync batches), the full harness (fuzzing, hostile corpus, auth matrix, load, faults), then one table
+stress: $(STAMP) ## Everything at length: kill -9 rounds (writes, sync batches), the full harness (fuzzing, hostile corpus, auth matrix, load, faults), app-database races and damage (STRESS_APPDB_ROUNDS), then one table
 	@dir="$${STRESS_REPORT_DIR:-$$(mktemp -d -t stress-XXXXXX)}"; start=$$(date +%s); status=0; \
 	STRESS_REPORT_DIR="$$dir" STRESS_KILLS=$(STRESS_KILLS) STRESS_SYNC_KILLS=$(STRESS_SYNC_KILLS) \
 	  $(PY) -m pytest -q $(PYTEST_ARGS) tests/test_crash_durability.py tests/test_sync_processes.py \
 	  || status=1; \
 	STRESS_REPORT_DIR="$$dir" HARNESS_PROFILE=full $(PY) -m pytest -q $(PYTEST_ARGS) tests/harness \
 	  || status=1; \
+	HARNESS_PROFILE=full $(PY) -m pytest -q $(PYTEST_ARGS) tests/appdb/test_handles.py || status=1; \
+	failed=0; for round in $$(seq $(STRESS_APPDB_ROUNDS)); do \
+	  $(PY) -m pytest -q $(PYTEST_ARGS) $(APPDB_STRESS_TESTS) || failed=$$((failed + 1)); \
+	done; \
+	echo "app-database races and damage: $$failed of $(STRESS_APPDB_ROUNDS) rounds failed"; \
+	[ $$failed = 0 ] || status=1; \
 	$(PY) -m tests.harness.report "$$dir" || status=1; \
 	echo "make stress: $$(( $$(date +%s) - start )) s, counts in $$dir"; exit $$status
 

@@ -60,6 +60,9 @@ def prepare_database(settings: Settings) -> str:
     """
     from services.db import fingerprint
 
+    # The fast path too: a flipped byte in a data page leaves the schema and its fingerprint
+    # intact, so only the check itself finds it (issue 14).
+    check_main_database(settings.database)
     revision = fingerprint.fast_revision(settings.data_dir, settings.database)
     if revision is not None:
         log.info("schema unchanged since its last full check, at revision %s", revision)
@@ -72,7 +75,6 @@ def _migrate_and_check(settings: Settings) -> str:
     from services.db.maintenance import backup_sqlite
 
     target = settings.database
-    check_main_database(target)
     head = migrations.head_revision()
     # Processes starting together on one server database migrate one after the other: the
     # next one finds the schema at head (they used to create the same tables at once and fail).
