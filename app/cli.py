@@ -226,6 +226,11 @@ def _complete_interrupted_updates(app, settings: Settings) -> None:
     # the two commits) is finished before any request sees the model.
     db = app.extensions["dal"]
     try:
+        if not db(db.user_deletion).isempty():
+            from services.appdb.owners import finish_deletions
+
+            finished = finish_deletions(db=db, settings=settings)
+            log.warning("finished %d account deletion(s) a stop had cut short", finished)
         if db(db.app_model).isempty():
             return  # nothing to finish: leave the app-database code (and SQLAlchemy) unloaded
         from services.appdb.catalog import complete_interrupted_updates

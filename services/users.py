@@ -133,8 +133,9 @@ def change_password(
     update_user(db=db, user_id=user_id, changes={"password": new}, keep_token=keep_token)
 
 
-def delete_user(*, db: DAL, user_id: uuid.UUID, acting_user_id: uuid.UUID) -> None:
-    """Delete an account and (by cascade) its items; nobody deletes themselves as superuser."""
+def delete_user(*, db: DAL, user_id: uuid.UUID, acting_user_id: uuid.UUID | None) -> None:
+    """Delete an account and (by cascade) its items; nobody deletes themselves as superuser
+    (``acting_user_id`` None: the service itself, finishing a recorded deletion)."""
     user = get_user(db=db, user_id=user_id)
     if user is None:
         raise NotFound("User not found")

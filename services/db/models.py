@@ -162,6 +162,17 @@ class LoginAttempt(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, nullable=False)
 
 
+class UserDeletion(Base):
+    """An account deletion in progress: finished at the next start if a crash cut it short."""
+
+    __tablename__ = "user_deletion"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("user.id", ondelete="CASCADE"), primary_key=True
+    )
+    requested_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, nullable=False)
+
+
 class AppModel(TimestampMixin, Base):
     """A designer's data model definition; its rows live in a database of their own."""
 

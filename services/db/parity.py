@@ -935,6 +935,11 @@ def _round_trip_table(
     if len(pk) != 1:
         return findings
     key = pk[0]
+    references = specs[table.name][key].references
+    if references and len(set(parents.get(references, []))) < 2:
+        # The key is the parent's (user_deletion.user_id): with one parent row (its PyDAL write
+        # failed, already a finding) the two writers' rows would collide on it.
+        return findings
     sa_row = _row_values(table, specs[table.name], 0, parents)
     pd_row = _row_values(table, specs[table.name], 1, parents)
 

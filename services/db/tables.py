@@ -82,6 +82,18 @@ def define_tables(db: DAL, family: str) -> None:
         migrate=False,
     )
     db.define_table(
+        "user_deletion",
+        Field(
+            "user_id",
+            uuid_type(family, references="user.id"),
+            notnull=True,
+            ondelete="CASCADE",
+        ),
+        Field("requested_at", datetime_type(family), notnull=True, default=utcnow),
+        primarykey=["user_id"],
+        migrate=False,
+    )
+    db.define_table(
         "app_model",
         Field("id", "string", length=100, notnull=True),
         Field("id_key", "string", length=100, notnull=True, unique=True),
