@@ -68,7 +68,7 @@ class AppHandle:
             adapter.driver_args["uri"] = True
         # SQLite cannot lose a connection under us; servers can (restart, idle timeout).
         db._adapter.check_active_connection = app_db.family != "sqlite"
-        # Counts of row lists, kept until a write (counts.py); read by rows.list_rows via the DAL.
+        # Counts of row lists, kept until a write (counts.py); read by rows.read_page via the DAL.
         self.counts = RowCounts() if app_db.family == "sqlite" else None
         db._row_counts = self.counts
         self.db = db

@@ -109,7 +109,7 @@ def read_page(
     table = table_of(db, entity)
     query = filter_query(table, plan, filters)
     orderby = parse_sort(table, plan, sort, family_of(db))
-    total = db(query).count()
+    total = count_rows(db, query)
     fields = row_fields(table, plan)
     data: list[dict[str, Any]] = []
     size = 0

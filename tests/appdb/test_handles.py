@@ -142,9 +142,11 @@ def test_live_dals_and_handles_stay_bounded_over_thousands_of_requests_of_every_
         after = live_dal_objects()
     assert sent >= 60 * rounds
     assert len(handles) <= CAPACITY
-    # Nothing per request: the main DAL, one per cached handle, and at most one a worker was
-    # still letting go of (evicted by another thread) when counted.
-    assert after <= before <= elsewhere + 1 + CAPACITY + len(model_ids), (elsewhere, before, after)
+    # Nothing per request: the main DAL, one per cached handle, and at most one per worker
+    # thread still letting go of a handle another thread evicted when counted. The same bound
+    # after some 100 requests and after thousands: what is alive does not grow with them.
+    bound = elsewhere + 1 + CAPACITY + len(model_ids)
+    assert before <= bound and after <= bound, (elsewhere, before, after)
     assert handles.idle_connections() <= CAPACITY * 4
 
 

@@ -23,7 +23,7 @@ import pytest
 from tests.api.conftest import API
 from tests.harness.common import Oracle, api_rules, openapi_path, operations, report
 from tests.harness.corpus import valid_body
-from tests.harness.world import ENTITY, Account, World
+from tests.harness.world import ENTITY, RELATIONSHIP, Account, World
 
 PUBLIC = {"login.login_access_token", "users.register_user", "utils.health_check", "openapi_json"}
 SUPERUSER_ONLY = {"users.read_users", "users.create_user"}
@@ -58,7 +58,12 @@ def _rules(*, public: bool = False) -> list[tuple[str, str, str]]:
 
 
 def _fill(rule: str, victim: Account) -> str:
-    values = {"user_id": victim.id, "model_id": victim.model_id, "entity_type": ENTITY}
+    values = {
+        "user_id": victim.id,
+        "model_id": victim.model_id,
+        "entity_type": ENTITY,
+        "relationship": RELATIONSHIP,
+    }
 
     def one(match: re.Match) -> str:
         name = match.group(1)

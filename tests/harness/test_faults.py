@@ -625,11 +625,12 @@ def test_a_full_disk_answers_507_stays_up_and_loses_no_acknowledged_write(tmp_pa
         try:
             # Fill the filesystem, then free a little: some writes fit, then none.
             filler = ns.path(mnt / "filler")
-            with open(filler, "wb") as handle:
+            # Unbuffered: a buffered file keeps the part of its last write that did not fit
+            # and raises ENOSPC again when closed.
+            with open(filler, "wb", buffering=0) as handle:
                 try:
                     while True:
                         handle.write(b"\0" * 65536)
-                        handle.flush()
                 except OSError:
                     pass
             os.truncate(filler, max(0, filler.stat().st_size - 160 * 1024))

@@ -16,10 +16,12 @@ from tests.api.conftest import SUPERUSER, SUPERUSER_PASSWORD
 from tests.harness.common import API, unique
 
 ENTITY = "thing"
+RELATIONSHIP = "related"
 
 
 def model_body(model_id: str, name: str = "Harness model") -> dict:
-    """A small valid model definition: one entity with a text and a number field."""
+    """A small valid model definition: one entity with a text and a number field, and a
+    ManyToMany of the entity with itself (so its links route has a relationship to page)."""
     return {
         "id": model_id,
         "name": name,
@@ -34,7 +36,9 @@ def model_body(model_id: str, name: str = "Harness model") -> dict:
                     ],
                 }
             ],
-            "relationships": [],
+            "relationships": [
+                {"type": "ManyToMany", "from": ENTITY, "to": ENTITY, "name": RELATIONSHIP}
+            ],
         },
     }
 
