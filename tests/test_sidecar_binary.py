@@ -1,9 +1,10 @@
 """The desktop shell's view of the BUILT sidecar: the executable of the PyInstaller one-dir bundle.
 
-The executable is built from sidecar.spec once per set of sources (``dist/`` is reused when it is
-newer than every source file that goes into it; otherwise a build kept in the user's cache folder
-under a digest of the sources, see bench/sidecar_build.py), then driven the way Tauri drives it: spawn with
-``--port 0 --parent-pid``, read the ready line, poll health, write, SIGTERM, restart, a second
+The executable is built from sidecar.spec once per set of sources (``dist/`` is reused when it
+is newer than every source file that goes into it; otherwise a build kept in the user's cache
+folder under a digest of the sources, see bench/sidecar_build.py), then driven the way Tauri
+drives it: spawn with ``--port 0 --parent-pid``, read the ready line, poll health, write,
+SIGTERM, restart, a second
 instance, the parent's death, and the loopback guards. A missing PyInstaller fails these tests
 (requirements-dev.txt installs it); nothing here is skipped on Linux or macOS.
 
