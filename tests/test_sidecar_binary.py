@@ -4,9 +4,9 @@ The executable is built from sidecar.spec once per set of sources (``dist/`` is 
 is newer than every source file that goes into it; otherwise a build kept in the user's cache
 folder under a digest of the sources, see bench/sidecar_build.py), then driven the way Tauri
 drives it: spawn with ``--port 0 --parent-pid``, read the ready line, poll health, write,
-SIGTERM, restart, a second
-instance, the parent's death, and the loopback guards. A missing PyInstaller fails these tests
-(requirements-dev.txt installs it); nothing here is skipped on Linux or macOS.
+SIGTERM, restart, a second instance, the parent's death, and the loopback guards. A missing
+PyInstaller fails these tests (requirements-dev.txt installs it); nothing here is skipped on
+Linux or macOS.
 
 Under pytest-xdist the workers share one build: the first takes a file lock and builds, the
 others wait for it and reuse the result.
