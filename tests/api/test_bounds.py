@@ -76,6 +76,10 @@ def test_a_page_of_heavily_linked_rows_is_bounded_and_paging_gives_every_link_on
     assert page["truncated"] is True
     assert 1 <= len(page["data"]) < ROWS
     assert page["next_offset"] == len(page["data"])
+    # It stops as late as the budget allows: the next row would not have fitted.
+    after = client.get(f"{base}/note?limit=1&offset={page['next_offset']}").get_json()["data"]
+    sizes = [len(json.dumps(r, separators=(",", ":"))) + 1 for r in page["data"] + after]
+    assert sum(sizes[:-1]) <= PAGE_BYTES < sum(sizes)
     assert len(json.dumps(page["data"], separators=(",", ":"))) <= PAGE_BYTES
     for row in page["data"]:
         assert len(row["tags"]) == CAP and row["tags"] == sorted(row["tags"])
