@@ -554,6 +554,28 @@ def _run(connection: sa.Connection, units: list[_Unit], metadata: sa.MetaData) -
                 operations.invoke(op)
 
 
+def _checked_plan(
+    connection: sa.Connection,
+    new_definition: Definition,
+    metadata: sa.MetaData,
+    version: int,
+    allow_destructive: bool,
+) -> MigrationPlan:
+    """The change's plan, checked before anything changes: recorded at once when empty
+    (display names, enum labels), DestructiveChange unless allowed, rows that cannot fit
+    refused."""
+    result = _plan(connection, new_definition)
+    if result.empty:
+        record_definition(connection, metadata, new_definition, version)
+        return result
+    if result.destructive and not allow_destructive:
+        raise DestructiveChange(result.destructive)
+    for check in result._checks:
+        check(connection)
+    result.refuse_lost_required_values()
+    return result
+
+
 _ROW_ERRORS = (sa.exc.IntegrityError, sa.exc.DataError)
 
 
@@ -593,15 +615,11 @@ def apply(
                 _raw_sqlite(connection, "PRAGMA foreign_keys=OFF")
             try:
                 with connection.begin():
-                    result = _plan(connection, new_definition)
-                    if result.empty:  # (display names, enum labels) still recorded
-                        record_definition(connection, metadata, new_definition, version)
+                    result = _checked_plan(
+                        connection, new_definition, metadata, version, allow_destructive
+                    )
+                    if result.empty:
                         return result
-                    if result.destructive and not allow_destructive:
-                        raise DestructiveChange(result.destructive)
-                    for check in result._checks:
-                        check(connection)
-                    result.refuse_lost_required_values()
                     if sqlite:
                         # Taken inside the read transaction: if another writer commits after
                         # it, SQLite refuses this transaction's first write (stale snapshot).
@@ -662,15 +680,11 @@ def _apply_by_copy(
         engine = app_engine(app_db)
         try:
             with engine.connect() as connection, connection.begin():
-                result = _plan(connection, new_definition)
-                if result.empty:  # (display names, enum labels) still recorded
-                    record_definition(connection, metadata, new_definition, version)
+                result = _checked_plan(
+                    connection, new_definition, metadata, version, allow_destructive
+                )
+                if result.empty:
                     return result
-                if result.destructive and not allow_destructive:
-                    raise DestructiveChange(result.destructive)
-                for check in result._checks:
-                    check(connection)
-                result.refuse_lost_required_values()
         finally:
             engine.dispose()  # no transaction may stay open: the swap waits for every one
         try:
