@@ -102,7 +102,7 @@ def ensure_exe(exe: Path, rebuild: bool) -> str:
         flush=True,
     )
     started = time.monotonic()
-    subprocess.run(pyinstaller_command(exe.parent, REPO / "build"), cwd=REPO, check=True)
+    subprocess.run(pyinstaller_command(exe.parent.parent, REPO / "build"), cwd=REPO, check=True)
     if not exe.is_file():
         raise SystemExit(f"bench-startup: PyInstaller did not produce {exe}")
     return f"built {exe.name} in {time.monotonic() - started:.1f} s ({reason})"

@@ -30,17 +30,19 @@ SQLITE_PRAGMAS = (
 def make_engine(path: Path, pool_size: int) -> Engine:
     """A SQLite engine in WAL mode, shared by the worker threads FastAPI runs sync routes on.
 
-    The pool holds a connection for every worker thread. With SQLAlchemy's default (5 + 10
-    overflow) and AnyIO's 40 threads, 64 concurrent requests deadlock until the pool's 30 s
-    timeout: threads blocked waiting for a connection hold every worker slot that the requests
-    owning the connections need to finish (fastapi/fastapi#3205). Sizing the pool to the thread
-    limiter is the usual fix, and what a tuned deployment of this stack does.
+    The pool keeps a connection for every worker thread and may open more. With a bounded pool
+    (SQLAlchemy's default 5 + 10 overflow, or even one the size of AnyIO's 40 threads) enough
+    concurrent requests deadlock until the pool's 30 s timeout: a request holds its connection
+    until its dependency's teardown gets a worker thread, while the threads are taken by
+    requests blocked waiting for a connection (fastapi/fastapi#3205; at 100 connections a pool of
+    40 with no overflow stalled for good). Unbounded overflow removes the wait, so the peer is
+    measured at its best rather than at its deadlock.
     """
     engine = create_engine(
         f"sqlite:///{path}",
         connect_args={"check_same_thread": False},
         pool_size=pool_size,
-        max_overflow=0,
+        max_overflow=-1,
     )
 
     @event.listens_for(engine, "connect")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, text
+from sqlalchemy import Boolean, Column, Computed, Index, String, text
 from sqlmodel import Field, SQLModel
 
 
@@ -33,6 +33,14 @@ class User(SQLModel, table=True):
     is_active: bool = _flag("is_active", True)
     is_superuser: bool = _flag("is_superuser", False)
     token_generation: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    kept_token: str | None = Field(default=None, max_length=64)
+    # Unique ignoring case on a generated key, as the service's (revision 0007).
+    email_key: str | None = Field(
+        default=None,
+        sa_column=Column(
+            String(255), Computed("lower(email)", persisted=True), unique=True, index=True
+        ),
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
 
@@ -51,10 +59,14 @@ class ItemCreate(ItemBase):
 class Item(ItemBase, table=True):
     """A user's item; deleted with its owner."""
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    owner_id: uuid.UUID = Field(
-        foreign_key="user.id", nullable=False, ondelete="CASCADE", index=True
+    # Lists are newest first, for everyone or per owner: the service's indexes (revision 0005).
+    __table_args__ = (
+        Index("ix_item_created_at", "created_at"),
+        Index("ix_item_owner_id_created_at", "owner_id", "created_at"),
     )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    owner_id: uuid.UUID = Field(foreign_key="user.id", nullable=False, ondelete="CASCADE")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, sa_column_kwargs={"onupdate": utcnow})
 
