@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.const_app import PATH as CONST_PATH
-from bench.const_app import serve_default_threads
+from bench.const_app import RAW_PAGE_PATH, serve_default_threads
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
@@ -103,6 +103,11 @@ KINDS = {
 def endpoints(ids: list[str], peer_ids: list[str] | None = None) -> list[Endpoint]:
     """The constant endpoint, then each item endpoint on the service and (with ids) the peer."""
     eps = [Endpoint("const", "const", KINDS["const"], "const", "GET", (CONST_PATH,))]
+    # The same page read with raw sqlite3 behind the bare Flask+waitress app: the list's
+    # ceiling at each concurrency (it takes turns with the service's and the peer's list).
+    eps.append(
+        Endpoint("raw_list", "list", f"GET {RAW_PAGE_PATH}", "const", "GET", (RAW_PAGE_PATH,))
+    )
     for kind in ("get_id", "list", "post"):
         for server, prefix, some in (("service", "", ids), ("peer", "peer_", peer_ids)):
             if some is None:
@@ -942,6 +947,9 @@ def summarise(bench: Bench, eps: list[Endpoint]) -> tuple[list[dict], dict | Non
             if cell["server"] == "service" and peer and peer["rps"]
             else None
         )
+        if cell["kind"] == "list" and cell["server"] != "const":
+            bare = by.get(("const", "list", cell["conns"]))
+            cell["vs_raw_http"] = cell["rps"] / bare["rps"] if bare and bare["rps"] else None
         if cell["kind"] == "list" and raw:
             ceiling = raw["pages_per_s"]
             cell["ceiling"] = "raw sqlite3+json"
@@ -1010,6 +1018,11 @@ def render(bench: Bench, eps: list[Endpoint], info: dict) -> tuple[str, bool, di
                 f"{spread:>17}{c['p50_ms']:>9.2f}{c['p99_ms']:>9.2f}{c['non2xx']:>8}"
                 f"{c['sock_errors']:>9}{_ratio(c['vs_peer']):>9}{ceiling:>11}"
             )
+            if c.get("vs_raw_http") is not None:
+                lines.append(
+                    f"  {'':<40}= {c['vs_raw_http']:.2f}x the raw page behind bare Flask+waitress "
+                    f"({RAW_PAGE_PATH}) at c={c['conns']}"
+                )
         if kind == "list" and raw:
             spread = f"({raw['min']:,.0f}-{raw['max']:,.0f})"
             lines.append(
@@ -1351,6 +1364,8 @@ def main(argv: list[str] | None = None) -> int:
                 "0",
                 "--threads",
                 str(args.threads),
+                "--raw-db",
+                str(folder / "data" / SERVICE_DB),
                 *parent,
             ],
             folder,

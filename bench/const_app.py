@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from flask import Flask
 
 PATH = "/const"
+RAW_PAGE_PATH = "/raw-page"
 CONSTANT = {"ok": True, "n": 1}
 FALLBACK_THREADS = 4  # waitress threads when app.cli cannot be read
 
@@ -36,13 +37,32 @@ def serve_default_threads() -> int:
         return FALLBACK_THREADS
 
 
-def create_app() -> Flask:
-    """One route, one constant body, serialised by Flask's JSON provider like any dict return."""
+def create_app(raw_db: str | None = None) -> Flask:
+    """One route, one constant body, serialised by Flask's JSON provider like any dict return.
+
+    With ``raw_db``, a second route answers the items page read from that file with raw
+    sqlite3 (bench_api's raw_page, one connection per thread): the page with no framework but
+    the HTTP server, the ceiling for the service's list endpoint at the same concurrency.
+    """
     app = Flask(__name__)
 
     @app.get(PATH)
     def constant():
         return CONSTANT
+
+    if raw_db:
+        from flask import Response
+
+        from bench.bench_api import raw_connect, raw_page
+
+        local = threading.local()
+
+        @app.get(RAW_PAGE_PATH)
+        def page():
+            conn = getattr(local, "conn", None)
+            if conn is None:
+                conn = local.conn = raw_connect(raw_db)
+            return Response(raw_page(conn), mimetype="application/json")
 
     return app
 
@@ -78,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--parent-pid", type=int, help="exit when this process dies")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument(
+        "--raw-db", help=f"serve {RAW_PAGE_PATH}: the items page read from this SQLite file"
+    )
     args = parser.parse_args(argv)
     threads = args.threads or serve_default_threads()
 
@@ -90,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from waitress.server import create_server
 
     server = create_server(
-        create_app(), host=args.host, port=args.port, threads=threads, ident="const-app"
+        create_app(args.raw_db), host=args.host, port=args.port, threads=threads, ident="const-app"
     )
 
     def _stop(signum, _frame):
