@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -62,8 +64,31 @@ SYSTEM_COLUMNS = {
 }
 
 
+# Plans worked out per request were a tenth of a row request (issue 17). Definitions are never
+# changed once validated (a change makes a new one), so a plan is kept per definition object;
+# the entry holds its definition, so an id cannot be reused while its plan is kept.
+_PLANS: OrderedDict[tuple[int, str], tuple[Definition, EntityPlan]] = OrderedDict()
+_PLANS_KEPT = 512
+_PLANS_LOCK = threading.Lock()
+
+
 def entity_plan(definition: Definition, entity: str) -> EntityPlan:
     """The plan of ``entity``; NotFound when the definition has no such entity."""
+    key = (id(definition), entity)
+    with _PLANS_LOCK:
+        kept = _PLANS.get(key)
+        if kept is not None and kept[0] is definition:
+            _PLANS.move_to_end(key)
+            return kept[1]
+    plan = _work_out_plan(definition, entity)
+    with _PLANS_LOCK:
+        _PLANS[key] = (definition, plan)
+        while len(_PLANS) > _PLANS_KEPT:
+            _PLANS.popitem(last=False)
+    return plan
+
+
+def _work_out_plan(definition: Definition, entity: str) -> EntityPlan:
     for e in definition.entities:
         if e.name == entity:
             columns = {c.name: c for c in entity_columns(definition, e)}
