@@ -50,6 +50,26 @@ def _none_passes(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return wrapped
 
 
+_new_object, _set_attribute = object.__new__, object.__setattr__
+_SAFE_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def uuid_from_hex(text: str) -> uuid.UUID:
+    """``uuid.UUID(text)`` for 32 hex digits (how SQLite and MariaDB store ids), at half its cost.
+
+    uuid.UUID's constructor checks and strips its argument in Python: 1.2 of 1.9 ms of a 50-item
+    page went to decoding its 100 ids (issue 17). The value is the same int() of the same text,
+    set the way uuid.UUID sets it; anything int() refuses still raises ValueError.
+    """
+    number = int(text, 16)
+    if number < 0:  # a leading "-", which uuid.UUID strips and then refuses for its length
+        return uuid.UUID(text)
+    u = _new_object(uuid.UUID)
+    _set_attribute(u, "int", number)
+    _set_attribute(u, "is_safe", _SAFE_UNKNOWN)
+    return u
+
+
 def uuid_type(family: str, references: str | None = None) -> KindType:
     """UUID: 32 hex chars on SQLite/MySQL (SQLAlchemy's CHAR(32)), native on PostgreSQL."""
 
@@ -58,6 +78,8 @@ def uuid_type(family: str, references: str | None = None) -> KindType:
         return str(u) if family == "postgresql" else u.hex
 
     def decode(value: Any) -> uuid.UUID:
+        if type(value) is str and len(value) == 32:
+            return uuid_from_hex(value)
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
     return KindType(

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from services.db.dal import open_dal
 from services.db.engine import make_engine
 from services.db.models import Item, User
+from services.db.types import uuid_from_hex
 
 # Text a client may send: any Unicode but NUL and lone surrogates, which the API refuses.
 _TEXT = st.text(
@@ -169,3 +170,21 @@ def test_sqlite_pragmas_set_by_both_layers(tmp_path):
 def test_malformed_uuid_is_refused_before_sql(dal, bad):
     with pytest.raises(ValueError):
         dal(dal.user.id == bad).select()
+
+
+@given(st.uuids(), st.sampled_from([str.lower, str.upper]))
+def test_ids_read_from_hex_equal_what_uuid_makes(value, case):
+    # uuid_from_hex skips uuid.UUID's constructor (issue 17): same value, hash, text, order.
+    text = case(value.hex)
+    fast = uuid_from_hex(text)
+    assert type(fast) is uuid.UUID
+    assert fast == value and hash(fast) == hash(value) and str(fast) == str(value)
+    assert fast.is_safe == uuid.UUID(text).is_safe and repr(fast) == repr(value)
+
+
+@pytest.mark.parametrize("bad", ["-" + "f" * 31, "g" * 32, " " * 32, "0x" + "0" * 30 + "zz"])
+def test_ids_read_from_hex_refuse_what_uuid_refuses(bad):
+    with pytest.raises(ValueError):
+        uuid.UUID(bad)
+    with pytest.raises(ValueError):
+        uuid_from_hex(bad)
