@@ -8,8 +8,8 @@ is now kept, keyed by its SQL, until anything may have written to the database:
 * a session of this handle that changed rows (sqlite3's ``total_changes``) ends a generation
   when it ends, committed or not;
 * a commit from any other connection, this process's or another's, changes ``PRAGMA
-  data_version`` on the connection the next session takes, which ends a generation too; so does
-  a connection never looked at before.
+  data_version`` on the connection a count is next read on, which ends a generation too; so
+  does a connection never looked at before.
 
 A count computed while a generation ends is stored under the generation it began in and so is
 never served afterwards. A server database is shared with processes that tell us nothing of
@@ -36,14 +36,18 @@ class RowCounts:
         self._seen: dict[int, int] = {}  # data_version last read on each connection (by id)
 
     def begin(self, connection: Any) -> int:
-        """At a session's start: end the generation if another connection committed since this
-        one last looked. Returns the connection's change count, for ``end``."""
+        """At a session's start: the connection's change count, for ``end``."""
+        return connection.total_changes
+
+    def look(self, connection: Any) -> None:
+        """Before a kept count is used: end the generation if another connection committed
+        since this one last looked. Only counts need it, so a row read or a write does not pay
+        for the PRAGMA (issue 17)."""
         version = connection.execute("PRAGMA data_version").fetchone()[0]
         with self._lock:
             if self._seen.get(id(connection)) != version:
                 self._seen[id(connection)] = version
                 self._new_generation()
-        return connection.total_changes
 
     def end(self, connection: Any, changes_at_begin: int) -> None:
         """At a session's end: a session that changed rows ends the generation."""
@@ -91,6 +95,7 @@ def count_rows(db: Any, query: Any) -> int:
     if counts is None or getattr(connection, "in_transaction", True):
         return db(query).count()
     sql = db(query)._count()
+    counts.look(connection)
     generation, count = counts.get(sql)
     if count is None:
         count = int(db.executesql(sql)[0][0])
