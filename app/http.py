@@ -91,6 +91,11 @@ def json_error_list(kind: str, msg: str) -> Response:
     return json_error(422, validation_detail([{"loc": ["body"], "msg": msg, "type": kind}]))
 
 
+def respond_json(body: str, status: int = 200) -> Response:
+    """A response whose JSON text a service has already written."""
+    return Response(body, status=status, mimetype="application/json")
+
+
 def respond(model: BaseModel | Any, status: int = 200) -> Response:
     """Serialise a response model (or a plain JSON value)."""
     if isinstance(model, BaseModel):

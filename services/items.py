@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -10,7 +11,8 @@ from pydal import DAL
 from services.db import feed
 from services.db.statements import as_dicts
 from services.errors import NotFound
-from services.schemas import ItemCreate, ItemPublic, ItemsPublic
+from services.schemas import ItemCreate, ItemPublic
+from services.timeutil import wire_time
 
 PUBLIC_FIELDS = ("id", "title", "description", "owner_id", "created_at")
 NOT_FOUND = "Item not found"
@@ -22,9 +24,24 @@ def to_public(row: dict[str, Any]) -> ItemPublic:
     return ItemPublic.model_validate(row)
 
 
-def page_public(rows: list[dict[str, Any]], count: int) -> ItemsPublic:
-    """The API view of a page of items (validated in one call)."""
-    return ItemsPublic.model_validate({"data": rows, "count": count})
+def page_json(rows: list[dict[str, Any]], count: int) -> str:
+    """The page as ``ItemsPublic`` would write it (``model_dump_json``), straight from the rows.
+
+    The rows come from the database, already valid: validating them again and converting every
+    datetime to aware was a fifth of the page's own cost (issue 17). The same keys in the same
+    order, the same value formats and escapes (tests/api/test_items.py compares the two).
+    """
+    data = [
+        {
+            "title": row["title"],
+            "description": row["description"],
+            "id": str(row["id"]),
+            "owner_id": str(row["owner_id"]),
+            "created_at": wire_time(row["created_at"]),
+        }
+        for row in rows
+    ]
+    return json.dumps({"data": data, "count": count}, ensure_ascii=False, separators=(",", ":"))
 
 
 def _fields(db: DAL) -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.api import BODY, PROTECTED, blueprint, errors
 from app.auth import current_user
 from app.db import get_db
-from app.http import respond
+from app.http import respond, respond_json
 from services import items
 from services.schemas import (
     ItemCreate,
@@ -31,7 +31,7 @@ def read_items(query: PageQuery):
     """List items, newest first."""
     _, owner = _scope()
     rows, count = items.list_items(db=get_db(), owner_id=owner, skip=query.skip, limit=query.limit)
-    return respond(items.page_public(rows, count))
+    return respond_json(items.page_json(rows, count))
 
 
 @bp.get("/<id>", responses={200: ItemPublic, **errors(400, *PROTECTED)})
