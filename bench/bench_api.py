@@ -256,6 +256,26 @@ class CpuMeter:
     def start(self):
         return self._snapshot()
 
+    def settle(self, server: Server, idle_cores: float = 0.1, limit_s: float = 10.0) -> float:
+        """Wait until ``server`` is idle (under ``idle_cores`` over 0.2 s) or ``limit_s`` passed;
+        return the seconds waited. After a run at 100 connections a server may still be working
+        through what the generator abandoned at its stop, and that would load the next run."""
+        started = time.monotonic()
+        while time.monotonic() - started < limit_s:
+            try:
+                before = self._process_seconds(server)
+                time.sleep(0.2)
+                if (self._process_seconds(server) - before) / 0.2 < idle_cores:
+                    break
+            except (OSError, ValueError, IndexError, AttributeError):
+                break
+        return time.monotonic() - started
+
+    def _process_seconds(self, server: Server) -> float:
+        with open(f"/proc/{server.proc.pid}/stat") as fh:
+            g = fh.read().rsplit(")", 1)[1].split()
+        return (int(g[11]) + int(g[12])) / self.tick
+
     def other_cores(self, start) -> float | None:
         """Cores' worth of CPU used by other processes since ``start``."""
         end = self._snapshot()
@@ -797,6 +817,7 @@ class Bench:
         if ep.writes:
             self.check_posts(run, server, before)
         time.sleep(0.3)  # let the server finish what the generator abandoned at the stop
+        self.cpu.settle(server)
         run.stderr_lines = server.stderr_since(offset)
         return run
 

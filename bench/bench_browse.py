@@ -304,6 +304,17 @@ def cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
+def settle(pid: int, idle_cores: float = 0.1, limit_s: float = 10.0) -> None:
+    """Wait until the server is idle (or ``limit_s`` passed): after a run at 64 connections it
+    may still be answering what wrk abandoned at its stop, which would load the next run."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        before = cpu_seconds(pid)
+        time.sleep(0.2)
+        if (cpu_seconds(pid) - before) / 0.2 < idle_cores:
+            return
+
+
 def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 1e6
 
@@ -391,6 +402,7 @@ def measure(args, work: Path, servers: dict, paths: dict) -> dict:
                     cpu_before = cpu_seconds(server.proc.pid)
                     run = load(args, work, ep, server.url, server.host_port, conns)
                     cpu = cpu_seconds(server.proc.pid) - cpu_before
+                    settle(server.proc.pid)
                     cell = cells.setdefault((name, query, conns), Cell())
                     cell.runs.append(run)
                     cell.cpu_ms.append(1000 * cpu / max(run.requests, 1))
