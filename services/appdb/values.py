@@ -65,25 +65,33 @@ SYSTEM_COLUMNS = {
 
 
 # Plans worked out per request were a tenth of a row request (issue 17). Definitions are never
-# changed once validated (a change makes a new one), so a plan is kept per definition object;
-# the entry holds its definition, so an id cannot be reused while its plan is kept.
-_PLANS: OrderedDict[tuple[int, str], tuple[Definition, EntityPlan]] = OrderedDict()
-_PLANS_KEPT = 512
+# changed once validated (a change makes a new one), so plans are kept per definition object,
+# for the few definitions used last: about as many as the app-database handles kept (16 by
+# default), so a deleted or changed model's definition is soon let go. Each entry holds its
+# definition, so an id cannot be reused while its plans are kept.
+_PLANS: OrderedDict[int, tuple[Definition, dict[str, EntityPlan]]] = OrderedDict()
+PLANS_KEPT = 32  # definitions
 _PLANS_LOCK = threading.Lock()
 
 
 def entity_plan(definition: Definition, entity: str) -> EntityPlan:
     """The plan of ``entity``; NotFound when the definition has no such entity."""
-    key = (id(definition), entity)
+    key = id(definition)
     with _PLANS_LOCK:
         kept = _PLANS.get(key)
         if kept is not None and kept[0] is definition:
             _PLANS.move_to_end(key)
-            return kept[1]
+            plan = kept[1].get(entity)
+            if plan is not None:
+                return plan
     plan = _work_out_plan(definition, entity)
     with _PLANS_LOCK:
-        _PLANS[key] = (definition, plan)
-        while len(_PLANS) > _PLANS_KEPT:
+        kept = _PLANS.get(key)
+        if kept is None or kept[0] is not definition:
+            kept = _PLANS[key] = (definition, {})
+        kept[1][entity] = plan
+        _PLANS.move_to_end(key)
+        while len(_PLANS) > PLANS_KEPT:
             _PLANS.popitem(last=False)
     return plan
 

@@ -3,14 +3,17 @@ location, several problems at once."""
 
 from __future__ import annotations
 
+import gc
 import math
 import uuid
+import weakref
 
 import pytest
 
 from services.appdb import rows as R
+from services.appdb import values
 from services.errors import Problems
-from tests.appdb.modeldb import problems_of
+from tests.appdb.modeldb import definition_of, problems_of
 
 # --------------------------------------------------------------------------- bad input
 
@@ -110,3 +113,23 @@ def test_more_bad_values_and_several_problems_at_once(mdb):
         (("body", "email"), "missing"),
         (("body", "id"), "read_only"),
     ]
+
+
+def test_entity_plans_are_kept_for_a_bounded_number_of_definitions():
+    # Plans are kept per definition (issue 17); a definition no longer used (a model deleted or
+    # changed) must be let go once PLANS_KEPT others were used after it.
+    def definition():
+        return definition_of(
+            {"entities": [{"name": "note", "fields": [{"name": "title", "type": "String"}]}]}
+        )
+
+    first = definition()
+    plan = values.entity_plan(first, "note")
+    assert values.entity_plan(first, "note") is plan  # kept, not worked out again
+    gone = weakref.ref(first)
+    del first
+    for _ in range(values.PLANS_KEPT * 3):
+        values.entity_plan(definition(), "note")
+    gc.collect()
+    assert gone() is None
+    assert len(values._PLANS) <= values.PLANS_KEPT
