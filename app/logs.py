@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import queue
 import sys
 import time
@@ -13,8 +14,60 @@ from pathlib import Path
 from flask import Flask, Response, g, request
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MAX_LOG_BYTES = 5 * 1024 * 1024
 log = logging.getLogger("app.request")
 _listener: QueueListener | None = None
+
+
+class LogFile(RotatingFileHandler):
+    """A size-rotated log file, written per record and flushed once per batch of records.
+
+    The standard handler, for every record, formats it twice, stats the file twice, seeks to
+    its end and flushes: at 64 clients the request log was about a tenth of the service's
+    CPU. This one counts the bytes it wrote instead, and leaves flushing to the writer
+    thread, which flushes whenever it has nothing more queued: a line waits only for the
+    lines queued with it.
+    """
+
+    def _open(self):
+        stream = super()._open()
+        self.size = os.fstat(stream.fileno()).st_size
+        return stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record``, rotating first if it would take the file past ``maxBytes``."""
+        try:
+            text = self.format(record) + self.terminator
+            size = len(text.encode(self.encoding or "utf-8", "backslashreplace"))
+            if self.stream is None:
+                self.stream = self._open()
+            if self.size and self.size + size > self.maxBytes:
+                self.doRollover()
+            self.stream.write(text)
+            self.size += size
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        """Nothing: StreamHandler calls this after every record; see ``flush_batch``."""
+
+    def flush_batch(self) -> None:
+        """Flush what the records written since the last call left in the buffer."""
+        super().flush()
+
+
+class _Listener(QueueListener):
+    """The writer thread: flushes the log file once no record is left queued."""
+
+    def handle(self, record: logging.LogRecord) -> None:
+        """Hand ``record`` to the handlers; flush the file if it was the last one queued."""
+        super().handle(record)
+        if self.queue.empty():
+            for handler in self.handlers:
+                if isinstance(handler, LogFile):
+                    handler.flush_batch()
 
 
 def configure(level: str, data_dir: Path | None) -> None:
@@ -29,9 +82,9 @@ def configure(level: str, data_dir: Path | None) -> None:
     if data_dir is not None:
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
         handlers.append(
-            RotatingFileHandler(
+            LogFile(
                 data_dir / "logs" / "service.log",
-                maxBytes=5 * 1024 * 1024,
+                maxBytes=MAX_LOG_BYTES,
                 backupCount=5,
                 encoding="utf-8",
             )
@@ -42,7 +95,7 @@ def configure(level: str, data_dir: Path | None) -> None:
     # under each handler's lock from every waitress thread cost ~9% of a request at 64 clients.
     records: queue.SimpleQueue = queue.SimpleQueue()
     root.addHandler(QueueHandler(records))
-    _listener = QueueListener(records, *handlers, respect_handler_level=True)
+    _listener = _Listener(records, *handlers, respect_handler_level=True)
     _listener.start()
     root.setLevel(level)
     # waitress warns once per queued request ("Task queue depth"): noise under any real load.
