@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import ConfigDict, Field, RootModel
 
-from services.schemas import UtcDateTime
+from services.schemas import Schema, UtcDateTime
 
 
-class AppDatabaseStatus(BaseModel):
+class AppDatabaseStatus(Schema):
     """An app database's status report."""
 
     exists: bool
@@ -30,7 +30,7 @@ class AppDatabaseStatus(BaseModel):
     problem: str | None = Field(default=None, description="why it is not healthy")
 
 
-class EntitySummary(BaseModel):
+class EntitySummary(Schema):
     """One entity of an app database."""
 
     entity_type: str
@@ -39,7 +39,7 @@ class EntitySummary(BaseModel):
     last_updated: UtcDateTime | None
 
 
-class SeedReport(BaseModel):
+class SeedReport(Schema):
     """What a seed wrote."""
 
     entities_created: int
@@ -48,7 +48,7 @@ class SeedReport(BaseModel):
     seed: int = Field(description="the seed used: the same seed writes the same rows again")
 
 
-class AppRow(BaseModel):
+class AppRow(Schema):
     """A row: its system columns and the fields its entity defines (typed per model)."""
 
     model_config = ConfigDict(extra="allow")
@@ -64,7 +64,7 @@ class AppRow(BaseModel):
     )
 
 
-class AppRowsPage(BaseModel):
+class AppRowsPage(Schema):
     """A page of rows and the total that matches the filters."""
 
     data: list[AppRow]
@@ -79,7 +79,7 @@ class AppRowsPage(BaseModel):
     )
 
 
-class LinkIds(BaseModel):
+class LinkIds(Schema):
     """A page of one row's ManyToMany ids and their total."""
 
     data: list[uuid.UUID]
@@ -90,7 +90,7 @@ class EntitySummaryList(RootModel[list[EntitySummary]]):
     """The entities of an app database: a bare JSON array."""
 
 
-class OpenAPIDocument(BaseModel):
+class OpenAPIDocument(Schema):
     """An OpenAPI 3.1 document."""
 
     model_config = ConfigDict(extra="allow")

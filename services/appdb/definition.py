@@ -11,10 +11,10 @@ import functools
 import keyword
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from services.errors import Problems
-from services.schemas import MODEL_ID_PATTERN, Title
+from services.schemas import MODEL_ID_PATTERN, Schema, Title
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 SYSTEM_COLUMNS = frozenset({"id", "created_at", "updated_at"})
@@ -77,7 +77,7 @@ FieldType = Literal[
 ]
 
 
-class _Strict(BaseModel):
+class _Strict(Schema):
     # strict: "unique": 0 or "required": "yes" are mistakes, not booleans.
     model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from services.appdb.definition import Name
-from services.schemas import MAX_SKIP, MODEL_ID_PATTERN, Query, UtcDateTime
+from services.schemas import MAX_SKIP, MODEL_ID_PATTERN, Query, Schema, UtcDateTime
 
 API_MAX_COUNT = 10  # rows per entity one seed request may make; the CLI takes any count
 # Rows per page; here, not in filters.py, which imports the DDL code (SQLAlchemy) with schema.py:
@@ -21,7 +21,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 
 
-class ModelPath(BaseModel):
+class ModelPath(Schema):
     """A model id in the path."""
 
     model_id: str = Field(pattern=MODEL_ID_PATTERN)
@@ -70,13 +70,13 @@ class LinksQuery(Query):
     offset: int = Field(default=0, ge=0, le=MAX_SKIP)
 
 
-class RowBody(BaseModel):
+class RowBody(Schema):
     """A row: field names to values, checked against the definition by the service."""
 
     model_config = ConfigDict(extra="allow")
 
 
-class SeedBody(BaseModel):
+class SeedBody(Schema):
     """Seeding options."""
 
     model_config = ConfigDict(extra="forbid", strict=True)  # true is not 1
@@ -87,7 +87,7 @@ class SeedBody(BaseModel):
     locale: str = Field(default="en_US", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
 
 
-class AppModelPublic(BaseModel):
+class AppModelPublic(Schema):
     """A stored model definition."""
 
     id: str
@@ -100,14 +100,14 @@ class AppModelPublic(BaseModel):
     last_seeded_at: UtcDateTime | None = None
 
 
-class AppModelsPublic(BaseModel):
+class AppModelsPublic(Schema):
     """A page of model definitions."""
 
     data: list[AppModelPublic]
     count: int
 
 
-class ConversionPublic(BaseModel):
+class ConversionPublic(Schema):
     """One column's type change: stored values converted, and values set to NULL."""
 
     table: str
@@ -119,7 +119,7 @@ class ConversionPublic(BaseModel):
     nulled: int
 
 
-class MigrationPlanPublic(BaseModel):
+class MigrationPlanPublic(Schema):
     """What an app-database migration does or would do."""
 
     operations: list[str]

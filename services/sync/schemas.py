@@ -7,9 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
-from services.schemas import MODEL_ID_PATTERN, UtcDateTime
+from services.schemas import MODEL_ID_PATTERN, Schema, UtcDateTime
 
 MAX_OPERATIONS = 1000
 DEFAULT_LIMIT = 1000
@@ -29,7 +29,7 @@ class OperationKind(StrEnum):
     DELETE = "DELETE"
 
 
-class SyncOperation(BaseModel):
+class SyncOperation(Schema):
     """One change a client made while offline.
 
     ``data`` holds the row's ``id`` and, for INSERT and UPDATE, the row's whole new state: every
@@ -45,7 +45,7 @@ class SyncOperation(BaseModel):
     timestamp: datetime
 
 
-class SyncRequest(BaseModel):
+class SyncRequest(Schema):
     """A batch of a client's operations and where it is in the change feed."""
 
     model_config = ConfigDict(extra="forbid")
@@ -65,7 +65,7 @@ class SyncRequest(BaseModel):
     )
 
 
-class SyncConflict(BaseModel):
+class SyncConflict(Schema):
     """An operation that was not applied, why, and the server's row as it stands."""
 
     operation_id: str
@@ -73,7 +73,7 @@ class SyncConflict(BaseModel):
     server_row: dict[str, Any] | None
 
 
-class SyncChange(BaseModel):
+class SyncChange(Schema):
     """A row that changed after the cursor: its state now (``data``) or its deletion."""
 
     seq: int
@@ -86,7 +86,7 @@ class SyncChange(BaseModel):
     operation_id: str
 
 
-class SyncResponse(BaseModel):
+class SyncResponse(Schema):
     """What was applied, what conflicted, and what changed on the server since the cursor."""
 
     changes_applied: list[str]
