@@ -6,12 +6,14 @@ from pydal import DAL
 from pydal._globals import GLOBAL_LOCKER, THREAD_LOCAL
 from pydal.adapters import adapters
 from pydal.adapters.mysql import MySQL
+from pydal.adapters.sqlite import SQLite
 from pydal.connection import ConnectionPool
 
 from services.db.drivers import ensure_driver
 from services.db.pragmas import apply_sqlite_pragmas
 from services.db.tables import define_tables
 from services.db.urls import DatabaseTarget
+from services.db.writers import starts_a_write, writer_for
 
 
 @adapters.register_for("mysqlstrict")
@@ -43,6 +45,41 @@ class StrictMySQL(MySQL):
             "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
             "NO_ENGINE_SUBSTITUTION';"
         )
+
+
+@adapters.register_for("sqlite")
+class QueuedSQLite(SQLite):
+    """PyDAL's SQLite adapter, whose write transactions take turns in this process.
+
+    A connection becoming a writer (its first INSERT, UPDATE, DELETE or BEGIN outside a
+    transaction) first waits for the file's Writer (services/db/writers.py); its commit or
+    rollback lets the next one in.
+    """
+
+    def _initialize_(self):
+        super()._initialize_()
+        self.writer = writer_for(self.dbpath)
+
+    def execute(self, *args, **kwargs):
+        """PyDAL's execute, after waiting for this file's writer turn if the command needs one."""
+        connection = getattr(THREAD_LOCAL, self._connection_uname_, None)
+        if connection is not None and not connection.in_transaction and starts_a_write(args[0]):
+            self.writer.enter()
+        return super().execute(*args, **kwargs)
+
+    def commit(self):
+        """Commit, then let the next writer in."""
+        try:
+            return super().commit()
+        finally:
+            self.writer.leave()
+
+    def rollback(self):
+        """Roll back, then let the next writer in."""
+        try:
+            return super().rollback()
+        finally:
+            self.writer.leave()
 
 
 def _pydal_uri(target: DatabaseTarget) -> str:
