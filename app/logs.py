@@ -58,6 +58,23 @@ class LogFile(RotatingFileHandler):
         super().flush()
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is written, not when it was made.
+
+    The writer thread outlives whoever replaced sys.stderr meanwhile (a test capturing it):
+    a handler holding the replaced stream wrote to a closed file.
+    """
+
+    @property
+    def stream(self):
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 class _Listener(QueueListener):
     """The writer thread: flushes the log file once no record is left queued."""
 
@@ -78,7 +95,7 @@ def configure(level: str, data_dir: Path | None) -> None:
         root.removeHandler(handler)
     _stop_listener()
     formatter = logging.Formatter(FORMAT)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = [_Stderr()]
     if data_dir is not None:
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
         handlers.append(

@@ -87,3 +87,24 @@ def test_an_unflushed_batch_is_written_when_the_handler_closes(tmp_path):
     handler.emit(_record("last words"))
     handler.close()
     assert path.read_text(encoding="utf-8") == "last words\n"
+
+
+def test_lines_go_to_the_stderr_of_the_moment_not_to_a_replaced_one(
+    tmp_path, root_logging, monkeypatch
+):
+    import io
+
+    logs.configure("INFO", tmp_path)
+    log = logging.getLogger("app.request")
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    log.info("to the first")
+    _lines_when_written(tmp_path / "logs" / "service.log", "to the first")
+    first.close()  # as a test's captured stderr is once the test ends
+    monkeypatch.setattr("sys.stderr", second)
+    log.info("to the second")
+    _lines_when_written(tmp_path / "logs" / "service.log", "to the second")
+    deadline = time.monotonic() + 5
+    while "to the second" not in second.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert second.getvalue().rstrip().endswith("to the second")
