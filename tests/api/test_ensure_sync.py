@@ -30,17 +30,18 @@ class Hooks:
         return x
 
 
-CALLABLES = [
-    plain,
-    lambda x: x,
-    Hooks().method,
-    Hooks(),
-    functools.partial(plain, 1),
-    len,
-    coroutine,
-    Hooks().async_method,
-    functools.partial(coroutine, 1),
-]
+# Named ids: a callable's repr holds its address, which differs between xdist workers.
+CALLABLES = {
+    "function": plain,
+    "lambda": lambda x: x,
+    "method": Hooks().method,
+    "callable object": Hooks(),
+    "partial": functools.partial(plain, 1),
+    "builtin": len,
+    "coroutine function": coroutine,
+    "async method": Hooks().async_method,
+    "partial of a coroutine function": functools.partial(coroutine, 1),
+}
 
 
 def _outcome(app, func):
@@ -53,7 +54,7 @@ def _outcome(app, func):
     return synced is func, synced(*args) if func is not len else synced("ab")
 
 
-@pytest.mark.parametrize("func", CALLABLES, ids=repr)
+@pytest.mark.parametrize("func", CALLABLES.values(), ids=CALLABLES.keys())
 def test_ensure_sync_answers_as_flasks(func):
     ours = _outcome(ServiceOpenAPI(__name__), func)
     assert ours == _outcome(Flask(__name__), func)
