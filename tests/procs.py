@@ -110,3 +110,36 @@ class Service:
             return response.status, json.loads(response.read() or b"null")
         finally:
             conn.close()
+
+
+def start_script(data_dir: Path) -> str:
+    """The opening of a script for ``run_json``: ``settings`` for ``data_dir`` and ``revision``,
+    its database prepared as a start prepares it (the fast path once a full check passed)."""
+    return (
+        "import json, sys\n"
+        "from services.config import load_settings\n"
+        "from services.lifecycle import prepare_database\n"
+        f"settings = load_settings(environ={{'DATA_DIR': {str(data_dir)!r}}})\n"
+        "revision = prepare_database(settings)\n"
+    )
+
+
+def run_json(script: str, *args: str):
+    """What ``script`` prints as JSON, run by a new interpreter (nothing imported yet)."""
+    out = subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+def started_once(data_dir: Path):
+    """The settings of ``data_dir``, migrated to head and started once (so the next start of
+    it takes the fast path)."""
+    from services.config import load_settings
+    from services.db import migrations
+    from services.lifecycle import prepare_database
+
+    settings = load_settings(environ={"DATA_DIR": str(data_dir)})
+    migrations.upgrade(settings.database)
+    prepare_database(settings)
+    return settings

@@ -8,15 +8,8 @@ model built at import would, whichever thread builds it.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-from services.config import load_settings
-from services.db import migrations
-from services.lifecycle import prepare_database
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.procs import run_json, start_script, started_once
 
 # Each case: (module, model, payload); valid and invalid payloads, strict and lax bases,
 # ignored and forbidden unknown fields, nested models and the email check.
@@ -87,14 +80,7 @@ print(json.dumps({"built_at_import": unbuilt, "threads": answers, "built": built
 
 def test_models_first_used_by_many_threads_at_once_answer_as_built_models_do():
     for _ in range(3):  # each a new process: the models start unbuilt
-        out = subprocess.run(
-            [sys.executable, "-c", SCRIPT, json.dumps(CASES)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        result = json.loads(out.stdout)
+        result = run_json(SCRIPT, json.dumps(CASES))
         assert result["built_at_import"] == []
         assert len(result["threads"]) == 16
         for answers in result["threads"].values():
@@ -112,17 +98,10 @@ def test_models_first_used_by_many_threads_at_once_answer_as_built_models_do():
 
 
 def test_a_started_service_has_built_no_model_and_loaded_no_email_validator(tmp_path):
-    settings = load_settings(environ={"DATA_DIR": str(tmp_path)})
-    migrations.upgrade(settings.database)
-    prepare_database(settings)
-    script = (
-        "import json, sys\n"
-        "from services.config import load_settings\n"
-        "from services.lifecycle import prepare_database\n"
+    started_once(tmp_path)
+    script = start_script(tmp_path) + (
         "from services.schemas import Schema\n"
         "from app import create_app\n"
-        f"settings = load_settings(environ={{'DATA_DIR': {str(tmp_path)!r}}})\n"
-        "prepare_database(settings)\n"
         "app = create_app(settings)\n"
         "def models(cls):\n"
         "    for sub in cls.__subclasses__():\n"
@@ -137,7 +116,4 @@ def test_a_started_service_has_built_no_model_and_loaded_no_email_validator(tmp_
         " 'password': 'p' * 8}).status_code\n"
         "print(json.dumps([built, email, made, bad, 'email_validator' in sys.modules]))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert json.loads(out.stdout) == [[], False, 200, 422, True]
+    assert run_json(script) == [[], False, 200, 422, True]

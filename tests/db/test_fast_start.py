@@ -5,8 +5,6 @@ sends the start back to the full check, which refuses to serve, on every backend
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +16,7 @@ from services.config import load_settings
 from services.db import fingerprint, migrations
 from services.db.engine import make_engine
 from services.lifecycle import StartupError, prepare_database
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.procs import run_json, start_script, started_once
 
 
 def _settings(target, data_dir: Path):
@@ -119,33 +116,19 @@ def test_the_fast_path_imports_neither_sqlalchemy_nor_alembic(tmp_path):
     settings = load_settings(environ={"DATA_DIR": str(tmp_path)})
     migrations.upgrade(settings.database)
     head = prepare_database(settings)
-    script = (
-        "import json, sys\n"
-        "from services.config import load_settings\n"
-        "from services.lifecycle import prepare_database\n"
-        f"revision = prepare_database(load_settings(environ={{'DATA_DIR': {str(tmp_path)!r}}}))\n"
+    script = start_script(tmp_path) + (
         "loaded = {m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic'}\n"
         "print(json.dumps([revision, sorted(loaded)]))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert json.loads(out.stdout) == [head, []]
+    assert run_json(script) == [head, []]
 
 
 def test_a_start_at_head_loads_no_sqlalchemy_alembic_or_faker_until_used(tmp_path):
     # What an idle sidecar carries: the app database, schema and seeding code load on first use.
-    settings = load_settings(environ={"DATA_DIR": str(tmp_path)})
-    migrations.upgrade(settings.database)
-    prepare_database(settings)
-    script = (
-        "import json, sys\n"
-        "from services.config import load_settings\n"
-        "from services.lifecycle import prepare_database\n"
+    started_once(tmp_path)
+    script = start_script(tmp_path) + (
         "from app import create_app\n"
         "from app.cli import _complete_interrupted_updates\n"
-        f"settings = load_settings(environ={{'DATA_DIR': {str(tmp_path)!r}}})\n"
-        "prepare_database(settings)\n"
         "app = create_app(settings)\n"
         "_complete_interrupted_updates(app, settings)\n"
         "loaded = {m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic', 'faker'}\n"
@@ -154,11 +137,8 @@ def test_a_start_at_head_loads_no_sqlalchemy_alembic_or_faker_until_used(tmp_pat
         " {'entities': [{'name': 'order', 'fields': []}]}}).status_code\n"
         "print(json.dumps([sorted(loaded), status]))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-    )
     # The reserved-word check still works once asked for (it reads SQLAlchemy's word lists).
-    assert json.loads(out.stdout) == [[], 422]
+    assert run_json(script) == [[], 422]
 
 
 def test_browsing_and_writing_app_rows_on_sqlite_loads_no_sqlalchemy_or_alembic(tmp_path):
@@ -167,9 +147,7 @@ def test_browsing_and_writing_app_rows_on_sqlite_loads_no_sqlalchemy_or_alembic(
     from app import create_app
     from app.db import close_db
 
-    settings = load_settings(environ={"DATA_DIR": str(tmp_path)})
-    migrations.upgrade(settings.database)
-    prepare_database(settings)
+    settings = started_once(tmp_path)
     app = create_app(settings)
     try:
         made = app.test_client().post("/api/v1/models/", json=BROWSED_MODEL)
@@ -177,13 +155,8 @@ def test_browsing_and_writing_app_rows_on_sqlite_loads_no_sqlalchemy_or_alembic(
     finally:
         close_db(app)
     rows = "/api/v1/models/m/app-database/entities"
-    script = (
-        "import json, sys\n"
-        "from services.config import load_settings\n"
-        "from services.lifecycle import prepare_database\n"
+    script = start_script(tmp_path) + (
         "from app import create_app\n"
-        f"settings = load_settings(environ={{'DATA_DIR': {str(tmp_path)!r}}})\n"
-        "prepare_database(settings)\n"
         "client = create_app(settings).test_client()\n"
         f"c = client.post('{rows}/customer', json={{'email': 'a@example.com'}}).get_json()\n"
         f"p = client.post('{rows}/purchase', json={{'buyers': [c['id']]}}).get_json()\n"
@@ -196,10 +169,7 @@ def test_browsing_and_writing_app_rows_on_sqlite_loads_no_sqlalchemy_or_alembic(
         "loaded = {m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'alembic'}\n"
         "print(json.dumps([answers, sorted(loaded)]))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert json.loads(out.stdout) == [[1, True, 200, 200], []]
+    assert run_json(script) == [[1, True, 200, 200], []]
 
 
 BROWSED_MODEL = {
