@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 
 # As long as SQLite's busy_timeout: a writer that never ends its transaction (a bug, or a
 # test holding one open) delays the others by that much, then SQLite decides as it would
@@ -42,7 +43,9 @@ class Writer:
             self._lock.release()
 
 
-_writers: dict[str, Writer] = {}
+# Held by the adapters on each file: a file no DAL has open any more (a deleted model's app
+# database) leaves no entry behind.
+_writers: weakref.WeakValueDictionary[str, Writer] = weakref.WeakValueDictionary()
 _writers_lock = threading.Lock()
 
 
@@ -50,7 +53,10 @@ def writer_for(path: str) -> Writer:
     """The one Writer of this process for the SQLite file at ``path``."""
     key = os.path.realpath(path)
     with _writers_lock:
-        return _writers.setdefault(key, Writer())
+        writer = _writers.get(key)
+        if writer is None:
+            writer = _writers[key] = Writer()
+        return writer
 
 
 def starts_a_write(command: str) -> bool:

@@ -4,6 +4,7 @@ a lock this process holds, and a transaction left open delays the others only so
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 import time
@@ -145,3 +146,21 @@ def test_a_write_left_open_delays_the_others_only_for_the_wait_limit(dal, monkey
 )
 def test_which_commands_make_a_connection_a_writer(command, writes):
     assert writers.starts_a_write(command) is writes
+
+
+def test_a_file_no_dal_has_open_leaves_no_writer_behind(tmp_path, dal):
+    # App databases come and go with their models: their writers must not pile up.
+    gc.collect()  # DALs of earlier tests, in reference cycles
+    before = len(writers._writers)
+    for n in range(20):
+        target = sqlite_target(tmp_path / f"app-{n}.db")
+        db = open_dal(target, define=False)
+        db.executesql("CREATE TABLE t (x INTEGER)")
+        db.executesql("INSERT INTO t VALUES (1)")
+        db.commit()
+        close_dal(db)
+        del db
+    gc.collect()
+    assert len(writers._writers) == before
+    # The main database's DAL is still open, so its writer is still the same one.
+    assert writers.writer_for(dal._adapter.dbpath) is dal._adapter.writer
