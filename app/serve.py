@@ -14,6 +14,7 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
+from app.dispatch import dispatcher_for
 from services.config import Settings
 
 log = logging.getLogger("app.serve")
@@ -141,6 +142,8 @@ def serve(
     raise_open_files_limit(CONNECTION_LIMIT + 256)
     server = create_server(
         app,
+        # waitress's own argument for a dispatcher of one's choice ("test shim" in its source).
+        _dispatcher=dispatcher_for(settings.database.family, threads),
         host=settings.host,
         port=settings.port,
         threads=threads,

@@ -6,7 +6,9 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import sqlite3
 import threading
+import time
 
 from waitress.adjustments import Adjustments
 
@@ -106,3 +108,28 @@ def test_a_client_beyond_100_open_keep_alive_connections_is_still_served(tmp_pat
             conn.close()
         service.stop()
     assert "connection limit" not in service.stderr_path.read_text(errors="replace")
+
+
+def test_a_request_waiting_for_the_sqlite_write_lock_does_not_hold_up_the_others(tmp_path):
+    # On SQLite the workers take requests one at a time (app/dispatch.py); a request stuck
+    # behind another process's write lock must still let the others through.
+    service = Service(tmp_path / "data", tmp_path / "serve.err")
+    other = sqlite3.connect(tmp_path / "data" / "app.db", isolation_level=None)
+    posted: list = []
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process writing: the service's POST waits
+        writer = threading.Thread(
+            target=lambda: posted.append(service.call("POST", "/api/v1/items/", {"title": "w"}))
+        )
+        writer.start()
+        time.sleep(0.5)  # the POST is waiting (busy_timeout is 5 s)
+        for _ in range(5):
+            assert service.call("GET", "/api/v1/utils/health-check/", timeout=3) == (200, True)
+            assert service.call("GET", "/api/v1/items/?limit=1", timeout=3)[0] == 200
+        assert writer.is_alive() and not posted  # all answered while the POST still waited
+        other.execute("ROLLBACK")
+        writer.join(timeout=30)
+        assert [status for status, _ in posted] == [200]
+    finally:
+        other.close()
+        service.stop()
