@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
@@ -27,6 +28,12 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # allowed (poll, not select, has no 1024 limit), idle ones are closed sooner, and when the
 # limit nears, the longest-idle connections with no request in flight are closed to make room.
 CONNECTION_LIMIT = 1000
+# A response under this size is sent by the event loop in one send() once its task ends (waitress
+# pulls the loop's trigger then anyway). With waitress's 1, the worker sent the header and the
+# body in two sends, each releasing the GIL to the loop and taking it back: a row by id at 16
+# and 64 connections gained ~20% requests/s at 18000, and lost ~4% at 1 connection (the loop
+# must wake to send). Larger responses still go out from the worker as they are written.
+SEND_BYTES = 18000
 CHANNEL_TIMEOUT = 30
 CLEANUP_INTERVAL = 10
 EVICT_HEADROOM = 50
@@ -105,6 +112,25 @@ class QuietChannel(HTTPChannel):
         return super().writable()
 
 
+def create_tuned_server(app, family: str, threads: int, **options):
+    """waitress's create_server with the options that make a request cheap on ``family``."""
+    with warnings.catch_warnings():
+        # send_bytes is deprecated by waitress (its default became 1) but honoured by the
+        # pinned 3.0.2; were it removed, create_server would refuse it and every start fail.
+        warnings.filterwarnings("ignore", "send_bytes", DeprecationWarning)
+        return create_server(app, **server_options(family, threads), **options)
+
+
+def server_options(family: str, threads: int) -> dict:
+    """The waitress options that make a request cheap, for a main database of ``family``."""
+    return {
+        "threads": threads,
+        # waitress's own argument for a dispatcher of one's choice ("test shim" in its source).
+        "_dispatcher": dispatcher_for(family, threads),
+        "send_bytes": SEND_BYTES,
+    }
+
+
 def raise_open_files_limit(wanted: int) -> None:
     """Raise the soft limit of open files towards ``wanted`` (every connection holds one)."""
     import resource
@@ -140,13 +166,12 @@ def serve(
 ) -> None:
     """Listen, print the ready line, and serve until asked to stop; then drain and return."""
     raise_open_files_limit(CONNECTION_LIMIT + 256)
-    server = create_server(
+    server = create_tuned_server(
         app,
-        # waitress's own argument for a dispatcher of one's choice ("test shim" in its source).
-        _dispatcher=dispatcher_for(settings.database.family, threads),
+        settings.database.family,
+        threads,
         host=settings.host,
         port=settings.port,
-        threads=threads,
         ident="local-data-service",
         clear_untrusted_proxy_headers=True,
         connection_limit=CONNECTION_LIMIT,

@@ -1,7 +1,8 @@
 """The ceiling for bench-api: a bare Flask app with one constant JSON route, served by waitress.
 
 ``python -m bench.const_app --port 0 [--threads N]`` starts it the way ``python -m app serve``
-starts the service (waitress ``create_server``, the same thread count, stops on SIGTERM/SIGINT) and
+starts the service (waitress ``create_server`` with the service's options for SQLite,
+``app.serve.create_tuned_server``, the same thread count, stops on SIGTERM/SIGINT) and
 prints one JSON ready line on stdout, so the benchmark treats both servers identically. It has no
 database, no validation, no auth and no hooks: whatever the service costs above it is the price of
 the stack and the work.
@@ -110,10 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from waitress.server import create_server
+    from app.serve import create_tuned_server
 
-    server = create_server(
-        create_app(args.raw_db), host=args.host, port=args.port, threads=threads, ident="const-app"
+    # Served as the service is on its default SQLite: a ceiling with the same server tuning.
+    server = create_tuned_server(
+        create_app(args.raw_db),
+        "sqlite",
+        threads,
+        host=args.host,
+        port=args.port,
+        ident="const-app",
     )
 
     def _stop(signum, _frame):

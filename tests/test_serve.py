@@ -133,3 +133,20 @@ def test_a_request_waiting_for_the_sqlite_write_lock_does_not_hold_up_the_others
     finally:
         other.close()
         service.stop()
+
+
+def test_the_service_options_reach_waitress():
+    from app.dispatch import OneAtATimeDispatcher
+    from app.serve import SEND_BYTES, create_tuned_server
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b""]
+
+    server = create_tuned_server(app, "sqlite", 2, host="127.0.0.1", port=0)
+    try:
+        assert server.adj.send_bytes == SEND_BYTES and server.adj.threads == 2
+        assert isinstance(server.task_dispatcher, OneAtATimeDispatcher)
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
