@@ -9,10 +9,10 @@ from typing import Any
 from pydal import DAL
 
 from services.db import feed
-from services.db.statements import as_dicts
+from services.db.statements import as_dicts, param_encoder
+from services.db.types import datetime_wire, uuid_wire
 from services.errors import NotFound
 from services.schemas import ItemCreate, ItemPublic
-from services.timeutil import wire_time
 
 PUBLIC_FIELDS = ("id", "title", "description", "owner_id", "created_at")
 NOT_FOUND = "Item not found"
@@ -24,24 +24,41 @@ def to_public(row: dict[str, Any]) -> ItemPublic:
     return ItemPublic.model_validate(row)
 
 
-def page_json(rows: list[dict[str, Any]], count: int) -> str:
-    """The page as ``ItemsPublic`` would write it (``model_dump_json``), straight from the rows.
+def read_page(*, db: DAL, owner_id: uuid.UUID | None, skip: int, limit: int) -> str:
+    """A page of items (all of them when owner_id is None), newest first, with the total, as
+    ItemsPublic's JSON.
 
-    The rows come from the database, already valid: validating them again and converting every
-    datetime to aware was a fifth of the page's own cost (issue 17). The same keys in the same
-    order, the same value formats and escapes (tests/api/test_items.py compares the two).
+    Two bound statements on PyDAL's connection, written from the stored values: building the
+    two queries through PyDAL, then decoding every id and time only to write them out again,
+    was about half of the page's own cost (issue 17). The same bytes as ItemsPublic's
+    model_dump_json of the rows, on every backend (tests/api/test_items.py).
     """
+    table = db.item
+    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    where, params = "", []
+    if owner_id is not None:
+        where = f" WHERE {table.owner_id._rname} = {mark}"
+        params = [param_encoder(table.owner_id.type)(owner_id)]
+    count = db.executesql(f"SELECT COUNT(*) FROM {table._rname}{where}", placeholders=params)
+    records = db.executesql(
+        f"SELECT {','.join(f._rname for f in _fields(db))} FROM {table._rname}{where} "
+        f"ORDER BY {table.created_at._rname} DESC, {table.id._rname} "
+        f"LIMIT {int(limit)} OFFSET {int(skip)}",
+        placeholders=params,
+    )
     data = [
         {
-            "title": row["title"],
-            "description": row["description"],
-            "id": str(row["id"]),
-            "owner_id": str(row["owner_id"]),
-            "created_at": wire_time(row["created_at"]),
+            "title": title,
+            "description": description,
+            "id": uuid_wire(item_id),
+            "owner_id": uuid_wire(owner),
+            "created_at": datetime_wire(created_at),
         }
-        for row in rows
+        for item_id, title, description, owner, created_at in records
     ]
-    return json.dumps({"data": data, "count": count}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        {"data": data, "count": int(count[0][0])}, ensure_ascii=False, separators=(",", ":")
+    )
 
 
 def _fields(db: DAL) -> list:
@@ -53,21 +70,6 @@ def _scope(db: DAL, item_id: uuid.UUID, owner_id: uuid.UUID | None):
     if owner_id is not None:
         query &= db.item.owner_id == owner_id
     return query
-
-
-def list_items(
-    *, db: DAL, owner_id: uuid.UUID | None, skip: int, limit: int
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of items (all of them when owner_id is None), newest first, and the total."""
-    query = db.item.owner_id == owner_id if owner_id is not None else db.item.id != None  # noqa: E711
-    count = db(query).count()
-    rows = db(query).select(
-        *_fields(db),
-        orderby=~db.item.created_at | db.item.id,
-        limitby=(skip, skip + limit),
-        processor=as_dicts,
-    )
-    return rows, count
 
 
 def get_item(*, db: DAL, item_id: uuid.UUID, owner_id: uuid.UUID | None) -> dict[str, Any]:

@@ -30,8 +30,8 @@ def _scope():
 def read_items(query: PageQuery):
     """List items, newest first."""
     _, owner = _scope()
-    rows, count = items.list_items(db=get_db(), owner_id=owner, skip=query.skip, limit=query.limit)
-    return respond_json(items.page_json(rows, count))
+    page = items.read_page(db=get_db(), owner_id=owner, skip=query.skip, limit=query.limit)
+    return respond_json(page)
 
 
 @bp.get("/<id>", responses={200: ItemPublic, **errors(400, *PROTECTED)})

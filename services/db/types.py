@@ -17,7 +17,7 @@ from typing import Any
 
 from pydal.objects import SQLCustomType
 
-from services.timeutil import to_naive_utc
+from services.timeutil import to_naive_utc, wire_time
 
 
 class KindType(SQLCustomType):
@@ -69,6 +69,32 @@ def uuid_from_hex(text: str) -> uuid.UUID:
     _set_attribute(u, "int", number)
     _set_attribute(u, "is_safe", _SAFE_UNKNOWN)
     return u
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def uuid_wire(value: Any) -> str:
+    """A stored UUID as its dashed text (``str(uuid.UUID)``): the 32 lower-case hex digits
+    SQLite and MariaDB store are cut into place without making a UUID; anything else
+    (PostgreSQL's native UUIDs, other spellings) goes through uuid.UUID."""
+    if type(value) is str and len(value) == 32 and _HEX.issuperset(value):
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+
+
+def datetime_wire(value: Any) -> str:
+    """A stored datetime as ``wire_time`` writes it: SQLite's text (SQLAlchemy's naive UTC
+    "YYYY-MM-DD HH:MM:SS.ffffff") rearranged in place, anything else decoded first."""
+    if type(value) is str and len(value) == 26 and value[10] == " " and value[19] == ".":
+        # isoformat() leaves out a zero fraction.
+        end = 19 if value[20:] == "000000" else 26
+        return f"{value[:10]}T{value[11:end]}Z"
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return wire_time(value)
 
 
 def uuid_type(family: str, references: str | None = None) -> KindType:
