@@ -9,7 +9,7 @@ from typing import Any
 from pydal import DAL
 
 from services.db import feed
-from services.db.statements import as_dicts, param_encoder
+from services.db.statements import as_dicts, param_encoder, placeholder
 from services.db.types import datetime_wire, uuid_wire
 from services.errors import NotFound
 from services.schemas import ItemCreate, ItemPublic
@@ -34,7 +34,7 @@ def read_page(*, db: DAL, owner_id: uuid.UUID | None, skip: int, limit: int) -> 
     model_dump_json of the rows, on every backend (tests/api/test_items.py).
     """
     table = db.item
-    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    mark = placeholder(db)
     where, params = "", []
     if owner_id is not None:
         where = f" WHERE {table.owner_id._rname} = {mark}"

@@ -64,7 +64,7 @@ from services.appdb.rows import (
 )
 from services.appdb.schema import STRING_LENGTH, Column, JoinTable, entity_columns, join_tables
 from services.db import feed
-from services.db.statements import is_integrity_error, param_encoder
+from services.db.statements import is_integrity_error, param_encoder, placeholder
 from services.errors import Problems, problem
 
 DEFAULT_COUNT = 5
@@ -420,7 +420,7 @@ def _insert_many(db: DAL, table: Any, fields: list, params: list[Any]) -> None:
     as multi-row INSERTs of bound parameters built from the table's PyDAL fields."""
     width = len(fields)
     per = max(1, min(ROWS_PER_STATEMENT, MAX_PARAMS // width))
-    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    mark = placeholder(db)
     one = "(" + ",".join([mark] * width) + ")"
     head = f"INSERT INTO {table._rname} ({','.join(f._rname for f in fields)}) VALUES "
     full = head + ",".join([one] * per)
@@ -517,7 +517,7 @@ def _fill_deferred(
         RefPlan(plan.column, "new", plan.unique, plan.required),
         rng(ctx.seed, "ref", job.name, plan.column.name),
     )
-    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    mark = placeholder(db)
     then = f"CAST({mark} AS UUID)" if family_of(db) == "postgresql" else mark
     for start in range(0, job.count, FILL_CHUNK):
         t0 = time.perf_counter()

@@ -26,7 +26,13 @@ from datetime import datetime, timedelta
 from pydal import DAL
 from pydal.objects import Row
 
-from services.db.statements import insert_rows, select_in, select_ordered, update_row
+from services.db.statements import (
+    insert_rows,
+    placeholder,
+    select_in,
+    select_ordered,
+    update_row,
+)
 from services.errors import Conflict, Invalid
 from services.timeutil import utcnow
 
@@ -101,7 +107,7 @@ def allocate(db: DAL, count: int) -> int:
         # One bound statement instead of PyDAL's update and a select, which were a third of
         # creating an item in process (profiled, issue 17).
         value = table.value._rname
-        mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+        mark = placeholder(db)
         sql = (
             f"UPDATE {table._rname} SET {value} = {value} + {mark} "
             f"WHERE {table.name._rname} = {mark} RETURNING {value}"

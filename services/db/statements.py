@@ -14,6 +14,11 @@ from services.db.types import KindType
 ROWS_PER_STATEMENT = 500
 
 
+def placeholder(db: DAL) -> str:
+    """The driver's parameter mark: ``?`` for sqlite3, ``%s`` for psycopg2 and PyMySQL."""
+    return "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+
+
 def row_dict(row: Row, fields: tuple[str, ...]) -> dict[str, Any]:
     """The named fields of a row as a plain dict (PyDAL's as_dict drops UUID values)."""
     return {name: row[name] for name in fields}
@@ -63,7 +68,7 @@ def insert_rows(db: DAL, table: Table, rows: list[dict[str, Any]]) -> None:
         return
     fields = [table[name] for name in rows[0]]
     binders = [_binder(f) for f in fields]
-    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    mark = placeholder(db)
     one = "(" + ",".join([mark] * len(fields)) + ")"
     head = f"INSERT INTO {table._rname} ({','.join(f._rname for f in fields)}) VALUES "
     names = [f.name for f in fields]
@@ -78,7 +83,7 @@ def insert_rows(db: DAL, table: Table, rows: list[dict[str, Any]]) -> None:
 
 
 def _key_sql(db: DAL, table: Table, key: dict[str, Any]) -> tuple[str, list[Any]]:
-    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    mark = placeholder(db)
     where = " AND ".join(f"{table[name]._rname} = {mark}" for name in key)
     params = [
         v if v is None or (bind := _binder(table[name])) is None else bind(v)
@@ -94,7 +99,7 @@ def update_row(db: DAL, table: Table, key: dict[str, Any], values: dict[str, Any
     Unlike a PyDAL update it applies no ``update=`` defaults: pass every value to set. The
     statement's text depends only on the field names, so SQLite compiles it once per batch.
     """
-    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    mark = placeholder(db)
     sets = ",".join(f"{table[name]._rname} = {mark}" for name in values)
     params = [
         v if v is None or (bind := _binder(table[name])) is None else bind(v)
@@ -156,7 +161,7 @@ def select_in(
     """
     if not values:
         return []
-    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    mark = placeholder(db)
     where = where or {}
     conditions = [f"{table[name]._rname} = {mark}" for name in where]
     fixed = [v if (bind := _binder(table[name])) is None else bind(v) for name, v in where.items()]
@@ -195,7 +200,7 @@ def select_ordered(
     the order, so the query reads and sorts every matching row to return ``limit`` of them;
     there the column is written ``+col``, which only filters.
     """
-    mark = "?" if db._adapter.driver.paramstyle == "qmark" else "%s"
+    mark = placeholder(db)
     sqlite = db._adapter.dbengine == "sqlite"
     clauses: list[str] = []
     params: list[Any] = []
