@@ -118,17 +118,14 @@ def create_tuned_server(app, family: str, threads: int, **options):
         # send_bytes is deprecated by waitress (its default became 1) but honoured by the
         # pinned 3.0.2; were it removed, create_server would refuse it and every start fail.
         warnings.filterwarnings("ignore", "send_bytes", DeprecationWarning)
-        return create_server(app, **server_options(family, threads), **options)
-
-
-def server_options(family: str, threads: int) -> dict:
-    """The waitress options that make a request cheap, for a main database of ``family``."""
-    return {
-        "threads": threads,
-        # waitress's own argument for a dispatcher of one's choice ("test shim" in its source).
-        "_dispatcher": dispatcher_for(family, threads),
-        "send_bytes": SEND_BYTES,
-    }
+        return create_server(
+            app,
+            threads=threads,
+            # waitress's own argument for a dispatcher of one's choice ("test shim" in its source)
+            _dispatcher=dispatcher_for(family, threads),
+            send_bytes=SEND_BYTES,
+            **options,
+        )
 
 
 def raise_open_files_limit(wanted: int) -> None:
